@@ -1,0 +1,56 @@
+"""Speed-of-light bounds: no deployment on G GPUs can beat these, whatever its strategy.
+
+A step needs at least its total FLOPs at full peak spread over all GPUs, and at least one
+read of the weights it touches and the KV cache it attends to, at full HBM bandwidth.
+"""
+
+import sympy as sp
+
+from moekit.formulas.core import formula
+from moekit.formulas.flops import F_head, F_token
+from moekit.formulas.parallel import gpus, kv_elements_per_token
+from moekit.formulas.parameters import P_attn, P_dense, P_expert, P_norm, P_router, P_shared
+from moekit.formulas.symbols import (
+    B,
+    E,
+    L,
+    L_d,
+    S,
+    V,
+    b_kv,
+    b_w,
+    bw_hbm,
+    d,
+    k,
+    kv_len,
+    n_q,
+    peak,
+)
+
+step_flops = formula(
+    "step_flops_total", "FLOP",
+    "FLOPs of one step over the whole batch (LM head only for the last token of a sequence)",
+    B * n_q * (F_token - F_head) + B * F_head, latex="F_{step}")
+step_tokens_hit = sp.Piecewise((0, sp.Eq(E, 0)), (E * (1 - (1 - k / E) ** (B * n_q)), True))
+step_min_bytes = formula(
+    "step_min_bytes_total", "B",
+    "bytes a step must read at least: touched weights once (embedding lookups aside), the KV "
+    "cache attended to, the new KV written",
+    b_w * (L * (P_attn + P_norm) + (L - L_d) * (P_router + P_shared + step_tokens_hit * P_expert)
+           + L_d * P_dense + V * d)
+    + B * (kv_len + n_q) * L * kv_elements_per_token * b_kv, latex="D_{step}")
+step_time_bound = formula(
+    "step_time_lower_bound_s", "s", "fastest possible step on G GPUs at full peak and bandwidth",
+    sp.Max(step_flops / (gpus * peak), step_min_bytes / (gpus * bw_hbm)), latex="t_{step}^{min}")
+
+ttft_bound = formula("ttft_lower_bound_s", "s", "no TTFT on these GPUs can be shorter",
+                     sp.Symbol("prefill_step_time_lower_bound_s", nonnegative=True, real=True),
+                     latex="TTFT^{min}")
+tpot_bound = formula("tpot_lower_bound_s", "s", "no TPOT on these GPUs can be shorter",
+                     sp.Symbol("decode_step_time_lower_bound_s", nonnegative=True, real=True),
+                     latex="TPOT^{min}")
+formula("prefill_tokens_per_s_per_gpu_upper_bound", "1/s", "most prompt tokens/s one GPU can do",
+        B * S / (ttft_bound * gpus), latex="X_{prefill}^{max}")
+formula("decode_tokens_per_s_per_gpu_upper_bound", "1/s",
+        "most generated tokens/s one GPU can do at this batch", B / (tpot_bound * gpus),
+        latex="X_{decode}^{max}")

@@ -1,0 +1,63 @@
+"""Collectives per layer and per GPU: TP all-reduce, EP all-to-all, PP send/recv (alpha-beta).
+
+A group inside one node (NVLink domain) uses the intra-node bandwidth and latency; a group
+that spans nodes pays the inter-node ones for the traffic that leaves the node.
+"""
+
+import sympy as sp
+
+from moekit.formulas.core import formula
+from moekit.formulas.parallel import tokens_per_rank
+from moekit.formulas.symbols import (
+    b_a,
+    bw_inter,
+    bw_intra,
+    d,
+    dp,
+    ep,
+    etp,
+    gpn,
+    k,
+    lat_inter,
+    lat_intra,
+    pp,
+    tp,
+)
+
+tp_link_bw = formula("tp_link_bandwidth", "B/s", "bandwidth of the TP group's links",
+                     sp.Piecewise((bw_intra, tp <= gpn), (bw_inter, True)), latex=r"\beta_{tp}")
+tp_link_lat = formula("tp_link_latency", "s", "latency of the TP group's links",
+                      sp.Piecewise((lat_intra, tp <= gpn), (lat_inter, True)), latex=r"\alpha_{tp}")
+tp_message = formula("tp_allreduce_message_bytes", "B",
+                     "activations one TP all-reduce sums: the rank's tokens x d",
+                     tokens_per_rank * d * b_a, latex="m_{tp}")
+t_tp_ar = formula(
+    "tp_allreduce_time_s", "s",
+    "one ring all-reduce over tp GPUs: 2(n-1)/n of the message over the link, 2(n-1) hops",
+    2 * (tp - 1) / tp * tp_message / tp_link_bw + 2 * (tp - 1) * tp_link_lat, latex="t_{AR}")
+
+ep_local_peers = formula(
+    "ep_local_peers", "1", "EP ranks of one group inside a node (the GPU itself included)",
+    sp.Min(ep, sp.Max(1, gpn / etp)), latex="n_{ep,node}")
+ep_message = formula(
+    "ep_alltoall_message_bytes", "B",
+    "one GPU's dispatch payload: its 1/tp share of the rank's tokens, k copies, to etp shards",
+    tokens_per_rank / tp * k * d * etp * b_a, latex="m_{ep}")
+t_ep_a2a = formula(
+    "ep_alltoall_time_s", "s",
+    "one all-to-all (dispatch or combine): (n-1)/n of the payload leaves the GPU, intra- and "
+    "inter-node parts in parallel, one latency per peer",
+    sp.Max(ep_message * (ep_local_peers - 1) / ep / bw_intra,
+           ep_message * (ep - ep_local_peers) / ep / bw_inter)
+    + (ep - 1) * sp.Piecewise((lat_intra, sp.Eq(ep, ep_local_peers)), (lat_inter, True)),
+    latex="t_{A2A}")
+
+pp_message = formula("pp_message_bytes", "B",
+                     "activations one stage sends to the next, split over its tp ranks",
+                     tokens_per_rank * d * b_a / tp, latex="m_{pp}")
+t_pp = formula(
+    "pp_send_time_s", "s", "one stage-to-stage send (inter-node unless the deployment fits a node)",
+    sp.Piecewise((0, sp.Eq(pp, 1)),
+                 (pp_message / bw_intra + lat_intra, dp * tp * pp <= gpn),
+                 (pp_message / bw_inter + lat_inter, True)),
+    latex="t_{PP}")

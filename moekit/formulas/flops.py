@@ -1,0 +1,30 @@
+"""Forward FLOPs per token, by component (2 FLOP per multiply-add)."""
+
+from moekit.formulas.core import formula
+from moekit.formulas.parameters import P_attn, P_dense, P_expert, P_shared
+from moekit.formulas.symbols import E, L, L_d, V, ctx, d, d_h, d_nope, d_rope, d_v, h, k
+
+F_attn_proj = formula("attention_proj_flops_per_token", "FLOP",
+                      "q, k, v, o projections of one layer for one token", 2 * P_attn,
+                      latex="F_{proj}")
+F_attn_core = formula(
+    "attention_core_flops_per_token", "FLOP",
+    "scores QK^T and context AV of one layer for one token attending to c tokens",
+    variants={"gqa": 2 * 2 * h * d_h * ctx, "mla": 2 * h * (d_nope + d_rope + d_v) * ctx},
+    latex="F_{attn}")
+F_router = formula("router_flops_per_token", "FLOP", "router logits of one MoE layer", 2 * d * E,
+                   latex="F_{router}")
+F_experts = formula("expert_flops_per_token", "FLOP", "the k routed experts of one MoE layer",
+                    2 * k * P_expert, latex="F_{experts}")
+F_shared = formula("shared_expert_flops_per_token", "FLOP", "shared experts of one MoE layer",
+                   2 * P_shared, latex="F_{shared}")
+F_dense = formula("dense_ffn_flops_per_token", "FLOP", "dense FFN of one dense layer", 2 * P_dense,
+                  latex="F_{ffn}")
+F_head = formula("lm_head_flops_per_token", "FLOP", "logits over the vocabulary for one token",
+                 2 * V * d, latex="F_{head}")
+
+F_token = formula(
+    "flops_per_token", "FLOP",
+    "forward FLOPs of one token through the whole model, LM head included",
+    L * (F_attn_proj + F_attn_core) + (L - L_d) * (F_router + F_experts + F_shared)
+    + L_d * F_dense + F_head, latex="F_{token}")

@@ -1,0 +1,76 @@
+"""The input symbols of the cost model: one table, each with a description and a unit."""
+
+from moekit.formulas.core import symbol
+
+# --- model ------------------------------------------------------------------------
+L = symbol("num_layers", "L", "transformer layers", "1")
+L_d = symbol("num_dense_layers", "L_{d}", "leading layers with a dense FFN instead of experts", "1")
+d = symbol("d_model", "d", "hidden size (residual stream width)", "1")
+V = symbol("vocab_size", "V", "vocabulary size", "1")
+tie = symbol("tie_embeddings", r"\tau", "1 when the LM head shares the embedding matrix", "1")
+h = symbol("num_heads", "h", "attention (query) heads", "1")
+h_kv = symbol("num_kv_heads", "h_{kv}", "key/value heads (GQA groups; = h for MHA)", "1")
+d_h = symbol("head_dim", "d_{h}", "dimension of one attention head", "1")
+qkv_bias = symbol("qkv_bias", r"\beta_{qkv}", "1 when q, k, v projections carry a bias", "1")
+r_q = symbol("q_lora_rank", "r_{q}", "MLA query compression rank (0: no compression)", "1")
+r_kv = symbol("kv_lora_rank", "r_{kv}", "MLA key/value latent rank", "1")
+d_nope = symbol("qk_nope_head_dim", r"d_{nope}", "MLA per-head q/k dimension without RoPE", "1")
+d_rope = symbol("qk_rope_head_dim", r"d_{rope}", "MLA per-head q/k RoPE dimension", "1")
+d_v = symbol("v_head_dim", "d_{v}", "MLA per-head value dimension", "1")
+E = symbol("num_experts", "E", "routed experts per MoE layer", "1")
+k = symbol("top_k", "k", "experts each token is routed to", "1")
+f_e = symbol("expert_ffn_dim", "f_{e}", "intermediate size of one routed expert", "1")
+n_mat = symbol("ffn_matrices", "n_{mat}", "weight matrices per FFN: 3 gated (SwiGLU), 2 plain", "1")
+n_s = symbol("num_shared_experts", "n_{s}", "shared experts per MoE layer", "1")
+f_s = symbol("shared_expert_ffn_dim", "f_{s}", "intermediate size of one shared expert", "1")
+f_d = symbol("dense_ffn_dim", "f_{d}", "intermediate size of a dense FFN layer", "1")
+
+# --- hardware ---------------------------------------------------------------------
+peak = symbol("peak_flops", "P", "dense peak of one GPU in the compute precision", "FLOP/s")
+mfu = symbol("mfu", r"\eta_{c}", "achieved fraction of peak FLOP/s (model FLOPs utilisation)", "1")
+bw_hbm = symbol("hbm_bandwidth", "W", "HBM bandwidth of one GPU", "B/s")
+util_hbm = symbol("hbm_utilization", r"\eta_{m}", "achieved fraction of HBM bandwidth", "1")
+mem = symbol("memory_bytes", "M_{GPU}", "memory of one GPU", "B")
+gpn = symbol("gpus_per_node", "g", "GPUs in one node (NVLink domain)", "1")
+bw_intra = symbol("intra_node_bandwidth", r"\beta_{intra}", "NVLink bandwidth per GPU per direction",
+                  "B/s")
+lat_intra = symbol("intra_node_latency", r"\alpha_{intra}", "latency of one intra-node message", "s")
+bw_inter = symbol("inter_node_bandwidth", r"\beta_{inter}",
+                  "network (IB/RoCE) bandwidth per GPU per direction", "B/s")
+lat_inter = symbol("inter_node_latency", r"\alpha_{inter}", "latency of one inter-node message", "s")
+overhead = symbol("runtime_overhead_bytes", "M_{rt}", "runtime reserve: CUDA context, framework, "
+                  "NCCL buffers", "B")
+
+# --- workload ---------------------------------------------------------------------
+B = symbol("batch", "B", "sequences in flight across the deployment", "1")
+S = symbol("prompt_len", "S", "prompt tokens per sequence", "1")
+O = symbol("output_len", "O", "generated tokens per sequence", "1")
+C = symbol("decode_context", "C", "context length at the measured decode step", "1")
+b_w = symbol("weight_bytes", "b_{w}", "bytes per weight", "B")
+b_kv = symbol("kv_bytes", "b_{kv}", "bytes per KV-cache element", "B")
+b_a = symbol("activation_bytes", "b_{a}", "bytes per activation element", "B")
+imb_given = symbol("expert_imbalance_given", r"\lambda_{0}",
+                   "stated busiest/mean expert-GPU load (0: compute it)", "1")
+cap = symbol("capacity_factor", "c_{f}", "MoE dispatch buffer size relative to the mean load", "1")
+overlap = symbol("comm_overlap", r"\omega", "fraction of communication hidden under compute", "1")
+
+# --- strategy ---------------------------------------------------------------------
+dp = symbol("dp", "dp", "data-parallel degree of attention (replicas of the dense part)", "1")
+tp = symbol("tp", "tp", "tensor-parallel degree (heads and FFN columns split)", "1")
+pp = symbol("pp", "pp", "pipeline-parallel degree (layer stages)", "1")
+ep = symbol("ep", "ep", "expert-parallel degree (experts split over GPUs)", "1")
+etp = symbol("etp", "etp", "tensor-parallel degree inside each expert", "1")
+m = symbol("microbatches", "m", "micro-batches that fill the pipeline", "1")
+
+# --- step (prefill or decode) -------------------------------------------------------
+n_q = symbol("queries_per_seq", "n_{q}", "new tokens per sequence in this step (S prefill, 1 decode)",
+             "1")
+ctx = symbol("attended_context", r"\bar{c}", "mean context a new token attends to "
+             "((S+1)/2 causal prefill, C decode)", "1")
+kv_len = symbol("kv_read_len", "c_{kv}", "KV-cache tokens read per sequence in this step", "1")
+
+#: values of the step inputs in each phase
+PHASES = {
+    "prefill": {n_q: S, ctx: (S + 1) / 2, kv_len: S},
+    "decode": {n_q: 1, ctx: C, kv_len: C},
+}

@@ -1,0 +1,146 @@
+"""Time: roofline per op, expert load imbalance, stage time, TTFT, TPOT, throughput per GPU.
+
+Per op: t = max(FLOPs / (P * eta_c), bytes / (W * eta_m)). Collectives add on top, minus the
+share hidden under compute. PP does not shorten one batch's latency: a micro-batch passes
+every stage; m micro-batches fill the pipeline, with bubble (pp-1)/(m+pp-1).
+"""
+
+import sympy as sp
+
+from moekit.formulas.communication import t_ep_a2a, t_pp, t_tp_ar
+from moekit.formulas.core import formula
+from moekit.formulas.flops import (
+    F_attn_core,
+    F_attn_proj,
+    F_dense,
+    F_experts,
+    F_head,
+    F_router,
+    F_shared,
+)
+from moekit.formulas.parallel import (
+    attention_width,
+    dense_layers_per_stage,
+    expected_experts_hit,
+    expert_group_tokens,
+    gpus,
+    kv_elements_per_token_per_gpu,
+    moe_layers_per_stage,
+    seqs_per_rank,
+    tokens_per_rank,
+)
+from moekit.formulas.parameters import P_attn, P_dense, P_expert, P_router, P_shared
+from moekit.formulas.symbols import (
+    B,
+    E,
+    O,
+    S,
+    V,
+    b_a,
+    b_kv,
+    b_w,
+    bw_hbm,
+    d,
+    ep,
+    etp,
+    f_d,
+    f_e,
+    f_s,
+    imb_given,
+    k,
+    kv_len,
+    m,
+    mfu,
+    n_mat,
+    n_s,
+    overlap,
+    peak,
+    pp,
+    tp,
+    util_hbm,
+)
+
+imbalance_computed = formula(
+    "expert_imbalance_expected", "1",
+    "expected busiest/mean load over ep GPUs for multinomial top-k routing (Gaussian max): "
+    "1 + sqrt(2 ln(ep) (ep-1) / (T_ep k))",
+    sp.Min(ep, 1 + sp.sqrt(2 * sp.log(ep) * (ep - 1) / sp.Max(expert_group_tokens * k, 1))),
+    latex=r"\lambda_{exp}")
+imbalance = formula(
+    "expert_imbalance", "1", "busiest/mean expert-GPU load used: the stated one, else expected",
+    sp.Piecewise((imb_given, imb_given >= 1), (imbalance_computed, True)), latex=r"\lambda")
+
+compute_rate = peak * mfu
+memory_rate = bw_hbm * util_hbm
+
+
+def _op(name: str, doc: str, flops, bytes_, latex: str):
+    """Register FLOPs, bytes and roofline time of one op on one GPU for one layer."""
+    f = formula(f"{name}_flops_per_gpu", "FLOP", f"{doc}: FLOPs on one GPU", flops,
+                latex=f"F_{{{latex}}}")
+    b = formula(f"{name}_bytes_per_gpu", "B", f"{doc}: HBM bytes moved on one GPU", bytes_,
+                latex=f"D_{{{latex}}}")
+    tc = formula(f"{name}_compute_time_s", "s", f"{doc}: FLOPs at achieved FLOP/s",
+                 f / compute_rate, latex=f"t_{{{latex}}}^{{c}}")
+    tm = formula(f"{name}_memory_time_s", "s", f"{doc}: bytes at achieved HBM bandwidth",
+                 b / memory_rate, latex=f"t_{{{latex}}}^{{m}}")
+    return formula(f"{name}_time_s", "s", f"{doc}: roofline time on one GPU", sp.Max(tc, tm),
+                   latex=f"t_{{{latex}}}")
+
+
+T = tokens_per_rank
+t_proj = _op("attention_proj", "q, k, v, o projections of one layer",
+             T * F_attn_proj / tp,
+             P_attn / tp * b_w + T * (2 * d + attention_width / tp) * b_a, "proj")
+t_core = _op("attention_core", "attention scores and context of one layer",
+             T * F_attn_core / tp,
+             (seqs_per_rank * kv_len + T) * kv_elements_per_token_per_gpu * b_kv
+             + T * attention_width / tp * b_a, "attn")
+t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
+               T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, "router")
+expert_tokens = T * k / tp * imbalance
+t_experts = _op("experts", "routed experts of one MoE layer on the busiest expert GPU",
+                expert_tokens * F_experts / k,
+                expected_experts_hit / ep * P_expert / etp * b_w
+                + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a, "experts")
+t_shared = _op("shared_experts", "shared experts of one MoE layer",
+               T * F_shared / tp,
+               P_shared / tp * b_w
+               + sp.Min(n_s, 1) * T * (2 * d + 2 * (n_mat - 1) * n_s * f_s / tp) * b_a, "shared")
+t_dense = _op("dense_ffn", "dense FFN of one dense layer",
+              T * F_dense / tp,
+              P_dense / tp * b_w + T * (2 * d + 2 * (n_mat - 1) * f_d / tp) * b_a, "ffn")
+t_head = _op("lm_head", "LM head for the last token of each sequence (vocab split by tp)",
+             seqs_per_rank * F_head / tp,
+             V * d / tp * b_w + seqs_per_rank * V / tp * b_a, "head")
+
+comm_share = 1 - overlap
+t_moe_layer = formula(
+    "moe_layer_time_s", "s", "one MoE layer on the busiest GPU",
+    t_proj + t_core + t_router + t_experts + t_shared + comm_share * 2 * (t_tp_ar + t_ep_a2a),
+    latex="t_{L,moe}")
+t_dense_layer = formula(
+    "dense_layer_time_s", "s", "one dense layer on the busiest GPU",
+    t_proj + t_core + t_dense + comm_share * 2 * t_tp_ar, latex="t_{L,dense}")
+t_stage = formula(
+    "stage_time_s", "s", "one micro-batch through the busiest pipeline stage",
+    moe_layers_per_stage * t_moe_layer + dense_layers_per_stage * t_dense_layer + t_head
+    + comm_share * t_pp, latex="t_{stage}")
+
+t_stage_prefill = sp.Symbol("prefill_stage_time_s", nonnegative=True, real=True)
+t_stage_decode = sp.Symbol("decode_stage_time_s", nonnegative=True, real=True)
+
+ttft = formula("ttft_s", "s",
+               "time to first token: the batch's prompts through all stages in m micro-batches",
+               (m + pp - 1) * t_stage_prefill, latex="TTFT")
+tpot = formula("tpot_s", "s",
+               "time per output token at context C: a sequence's micro-batch comes round every "
+               "max(m, pp) stage times", sp.Max(m, pp) * t_stage_decode, latex="TPOT")
+request_latency = formula("request_latency_s", "s", "TTFT plus O-1 decode steps",
+                          ttft + (O - 1) * tpot, latex="t_{req}")
+prefill_tps = formula("prefill_tokens_per_s_per_gpu", "1/s", "prompt tokens per second per GPU",
+                      B * S / (ttft * gpus), latex="X_{prefill}")
+decode_tps = formula("decode_tokens_per_s_per_gpu", "1/s", "generated tokens per second per GPU",
+                     B / (tpot * gpus), latex="X_{decode}")
+pipeline_bubble = formula("pipeline_bubble", "1", "idle share of a filled pipeline",
+                          (pp - 1) / (m + pp - 1), latex="b_{pp}")

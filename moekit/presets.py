@@ -1,0 +1,111 @@
+"""Load models and GPUs: bundled presets by name, YAML preset files, Hugging Face config.json.
+
+YAML is read with `yaml.safe_load` only. Preset files carry `source`, `notes` and
+`assumed` beside the spec fields, so every number says where it comes from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from moekit.errors import SpecError
+from moekit.hf_config import model_fields_from_hf_config
+from moekit.specs import Hardware, Model, Preset
+
+DATA_DIR = Path(os.environ.get("MOEKIT_DATA", Path(__file__).resolve().parent.parent / "data"))
+METADATA_KEYS = ("source", "notes", "assumed")
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file safely; malformed YAML becomes a SpecError naming file and line."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SpecError(str(path), f"cannot read file ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(str(path), f"malformed YAML{at}: {problem}") from None
+
+
+def _split_metadata(data: object, where: str) -> tuple[dict, dict]:
+    if not isinstance(data, dict):
+        raise SpecError(where, f"expected a mapping of fields, got {type(data).__name__}")
+    fields = {k: v for k, v in data.items() if k not in METADATA_KEYS}
+    meta = {k: data[k] for k in METADATA_KEYS if k in data}
+    return fields, meta
+
+
+def available(kind: str) -> list[str]:
+    """Names of the bundled presets of `kind` ('models' or 'hardware')."""
+    return sorted(p.stem for p in (DATA_DIR / kind).glob("*.yaml"))
+
+
+def _preset_path(kind: str, name: str) -> Path | None:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml", ".json") and path.exists():
+        return path
+    candidate = DATA_DIR / kind / f"{name.lower()}.yaml"
+    return candidate if candidate.exists() else None
+
+
+def model_from_mapping(data: dict, where: str) -> Preset:
+    """A model preset from a mapping of flat fields plus optional metadata."""
+    fields, meta = _split_metadata(data, where)
+    return Preset(Model.from_dict(fields, where), meta.get("source"), meta.get("notes", ""),
+                  meta.get("assumed") or {}, where)
+
+
+def hardware_from_mapping(data: dict, where: str) -> Preset:
+    """A hardware preset from a mapping of fields plus optional metadata."""
+    fields, meta = _split_metadata(data, where)
+    return Preset(Hardware.from_dict(fields, where), meta.get("source"), meta.get("notes", ""),
+                  meta.get("assumed") or {}, where)
+
+
+def load_model_preset(name_or_path: str | Path) -> Preset:
+    """A model with its sources: a bundled preset name, a YAML preset or a config.json."""
+    name = str(name_or_path)
+    path = _preset_path("models", name)
+    if path is None:
+        raise SpecError(f"model {name!r}", "no such preset or file; presets: "
+                        + ", ".join(available("models")))
+    if path.suffix == ".json":
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SpecError(str(path), f"malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        if not isinstance(config, dict):
+            raise SpecError(str(path), "a config.json must hold a JSON object")
+        label = path.parent.name if path.stem == "config" else path.stem
+        fields = model_fields_from_hf_config(config, label)
+        return Preset(Model.from_dict(fields, str(path)), config.get("_source", str(path)), "",
+                      {}, str(path))
+    return model_from_mapping(read_yaml(path), str(path))
+
+
+def load_hardware_preset(name_or_path: str | Path) -> Preset:
+    """A GPU with its sources: a bundled preset name or a YAML file."""
+    name = str(name_or_path)
+    path = _preset_path("hardware", name)
+    if path is None or path.suffix == ".json":
+        raise SpecError(f"hardware {name!r}", "no such preset or YAML file; presets: "
+                        + ", ".join(available("hardware")))
+    return hardware_from_mapping(read_yaml(path), str(path))
+
+
+def load_model(name_or_path: str | Path) -> Model:
+    """A Model from a preset name (e.g. 'mixtral-8x7b'), a YAML preset or an HF config.json."""
+    return load_model_preset(name_or_path).spec
+
+
+def load_hardware(name_or_path: str | Path) -> Hardware:
+    """A Hardware from a preset name (e.g. 'h100-sxm') or a YAML file."""
+    return load_hardware_preset(name_or_path).spec

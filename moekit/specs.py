@@ -1,0 +1,407 @@
+"""Validated inputs: Model, Hardware, Workload, Strategy. Frozen, checked at construction.
+
+Units are SI throughout (bytes, seconds, FLOP/s, bytes/s). Every error names the field,
+the value and what would be allowed, so nothing downstream re-checks its inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from moekit.errors import SpecError
+from moekit.units import parse_quantity
+
+#: bytes per element of each precision moekit knows
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "fp4": 0.5,
+    "int4": 0.5,
+}
+
+ATTENTION_KINDS = ("mha", "gqa", "mla")
+CONVENTIONS = ("folded", "product")
+
+
+def divisors(n: int) -> list[int]:
+    """All positive divisors of n, ascending."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _check_int(where: str, name: str, value: Any, minimum: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(where, f"{name}={value!r} must be an integer")
+    if value < minimum:
+        raise SpecError(where, f"{name}={value} must be >= {minimum}")
+
+
+def _check_positive(where: str, name: str, value: Any, upper: float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(where, f"{name}={value!r} must be a finite number")
+    if value <= 0:
+        raise SpecError(where, f"{name}={value} must be > 0")
+    if upper is not None and value > upper:
+        raise SpecError(where, f"{name}={value} must be <= {upper}")
+
+
+def _check_dtype(where: str, name: str, value: Any) -> None:
+    if value not in DTYPE_BYTES:
+        raise SpecError(where, f"{name}={value!r} is not a known precision; use one of "
+                        f"{', '.join(DTYPE_BYTES)}")
+
+
+def _from_mapping(cls, data: dict, where: str, converters: dict | None = None):
+    """Build a dataclass from a mapping, rejecting unknown keys and naming missing ones."""
+    if not isinstance(data, dict):
+        raise SpecError(where, f"expected a mapping of fields, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise SpecError(where, f"unknown field(s) {', '.join(unknown)}; allowed: "
+                        f"{', '.join(sorted(names))}")
+    required = {f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    missing = sorted(required - set(data))
+    if missing:
+        raise SpecError(where, f"missing field(s) {', '.join(missing)}")
+    values = dict(data)
+    for key, convert in (converters or {}).items():
+        if key in values:
+            values[key] = convert(values[key], f"{where}.{key}")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A transformer, dense or MoE, with MHA/GQA or MLA attention. Sizes are element counts."""
+
+    name: str
+    num_layers: int
+    d_model: int
+    vocab_size: int
+    num_heads: int
+    attention: str = "gqa"
+    num_kv_heads: int = 0  # 0: same as num_heads
+    head_dim: int = 0  # 0: d_model / num_heads (not used by MLA)
+    tie_embeddings: bool = False
+    qkv_bias: bool = False
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    num_experts: int = 0
+    top_k: int = 0
+    expert_ffn_dim: int = 0
+    gated_ffn: bool = True
+    num_shared_experts: int = 0
+    shared_expert_ffn_dim: int = 0
+    num_dense_layers: int = 0
+    dense_ffn_dim: int = 0
+
+    def __post_init__(self):
+        where = f"model {self.name!r}"
+        for name in ("num_layers", "d_model", "vocab_size", "num_heads"):
+            _check_int(where, name, getattr(self, name), minimum=1)
+        for name in ("num_kv_heads", "head_dim", "q_lora_rank", "kv_lora_rank",
+                     "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "num_experts", "top_k",
+                     "expert_ffn_dim", "num_shared_experts", "shared_expert_ffn_dim",
+                     "num_dense_layers", "dense_ffn_dim"):
+            _check_int(where, name, getattr(self, name), minimum=0)
+        for name in ("tie_embeddings", "qkv_bias", "gated_ffn"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(where, f"{name}={getattr(self, name)!r} must be true or false")
+        if self.attention not in ATTENTION_KINDS:
+            raise SpecError(where, f"attention={self.attention!r}; use one of {', '.join(ATTENTION_KINDS)}")
+        if self.num_kv_heads == 0 or self.attention in ("mha", "mla"):
+            object.__setattr__(self, "num_kv_heads", self.num_heads)
+        if self.attention != "mla" and self.head_dim == 0:
+            if self.d_model % self.num_heads:
+                raise SpecError(where, f"head_dim is not given and d_model={self.d_model} is not a "
+                                f"multiple of num_heads={self.num_heads}; give head_dim")
+            object.__setattr__(self, "head_dim", self.d_model // self.num_heads)
+        if self.num_heads % self.num_kv_heads:
+            raise SpecError(where, f"num_kv_heads={self.num_kv_heads} must divide "
+                            f"num_heads={self.num_heads} (choose one of {divisors(self.num_heads)})")
+        if self.attention == "mla":
+            for name in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+                _check_int(where, name, getattr(self, name), minimum=1)
+        if self.num_dense_layers > self.num_layers:
+            raise SpecError(where, f"num_dense_layers={self.num_dense_layers} exceeds "
+                            f"num_layers={self.num_layers}")
+        if self.num_experts:
+            _check_int(where, "top_k", self.top_k, minimum=1)
+            _check_int(where, "expert_ffn_dim", self.expert_ffn_dim, minimum=1)
+            if self.top_k > self.num_experts:
+                raise SpecError(where, f"top_k={self.top_k} exceeds num_experts={self.num_experts}")
+        elif self.num_dense_layers != self.num_layers:
+            # a dense model: every layer has a dense FFN
+            object.__setattr__(self, "num_dense_layers", self.num_layers)
+        if self.num_dense_layers and self.dense_ffn_dim < 1:
+            raise SpecError(where, f"dense_ffn_dim={self.dense_ffn_dim} must be >= 1 when there are "
+                            f"{self.num_dense_layers} dense layers")
+        if self.num_shared_experts and self.shared_expert_ffn_dim < 1:
+            raise SpecError(where, "shared_expert_ffn_dim must be >= 1 when num_shared_experts > 0")
+
+    @property
+    def num_moe_layers(self) -> int:
+        return self.num_layers - self.num_dense_layers if self.num_experts else 0
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "model") -> Model:
+        return _from_mapping(cls, data, where)
+
+
+def _peak_flops(value, where):
+    if not isinstance(value, dict) or not value:
+        raise SpecError(where, "expected a mapping dtype -> FLOP/s, e.g. {bf16: '989 TFLOP/s'}")
+    out = {}
+    for dtype, v in value.items():
+        _check_dtype(where, "dtype", dtype)
+        out[dtype] = parse_quantity(v, "flops", f"{where}.{dtype}")
+    return out
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One GPU type and how GPUs are linked. Bandwidths are per GPU, per direction."""
+
+    name: str
+    peak_flops: dict  # dtype -> dense FLOP/s
+    hbm_bandwidth: float  # bytes/s
+    memory_bytes: float
+    mfu: float = 0.5  # achieved fraction of peak FLOP/s on GEMMs (an input, always shown)
+    hbm_utilization: float = 0.8  # achieved fraction of HBM bandwidth
+    gpus_per_node: int = 8
+    intra_node_bandwidth: float = 450e9
+    intra_node_latency: float = 3e-6
+    inter_node_bandwidth: float = 50e9
+    inter_node_latency: float = 10e-6
+    runtime_overhead_bytes: float = 0.0
+
+    def __post_init__(self):
+        where = f"hardware {self.name!r}"
+        for dtype, value in self.peak_flops.items():
+            _check_dtype(where, "peak_flops key", dtype)
+            _check_positive(where, f"peak_flops[{dtype}]", value)
+        for name in ("hbm_bandwidth", "memory_bytes", "intra_node_bandwidth", "inter_node_bandwidth"):
+            _check_positive(where, name, getattr(self, name))
+        for name in ("mfu", "hbm_utilization"):
+            _check_positive(where, name, getattr(self, name), upper=1.0)
+        for name in ("intra_node_latency", "inter_node_latency", "runtime_overhead_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise SpecError(where, f"{name}={value!r} must be a number >= 0")
+        _check_int(where, "gpus_per_node", self.gpus_per_node, minimum=1)
+
+    def peak_for(self, dtype: str) -> float:
+        """Dense peak FLOP/s for computing in `dtype`."""
+        if dtype not in self.peak_flops:
+            raise SpecError(f"hardware {self.name!r}", f"no peak FLOP/s for {dtype!r}; it states "
+                            f"{', '.join(self.peak_flops)}")
+        return self.peak_flops[dtype]
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "hardware") -> Hardware:
+        return _from_mapping(cls, data, where, {
+            "peak_flops": _peak_flops,
+            "hbm_bandwidth": lambda v, w: parse_quantity(v, "bandwidth", w),
+            "memory_bytes": lambda v, w: parse_quantity(v, "bytes", w),
+            "intra_node_bandwidth": lambda v, w: parse_quantity(v, "bandwidth", w),
+            "inter_node_bandwidth": lambda v, w: parse_quantity(v, "bandwidth", w),
+            "intra_node_latency": lambda v, w: parse_quantity(v, "seconds", w),
+            "inter_node_latency": lambda v, w: parse_quantity(v, "seconds", w),
+            "runtime_overhead_bytes": lambda v, w: parse_quantity(v, "bytes", w),
+        })
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is served: a batch of sequences, prompt length, decode context, precisions.
+
+    `batch` is the number of sequences in flight across the whole deployment.
+    `decode_context` is the context length at which one decode step (TPOT) is measured;
+    0 means prompt_len + output_len / 2 (the average context over the output).
+    `expert_imbalance` is the ratio of the busiest expert GPU's load to the mean;
+    0 means moekit computes the expected maximum of multinomial routing.
+    """
+
+    batch: int
+    prompt_len: int
+    output_len: int = 1
+    decode_context: int = 0
+    weight_dtype: str = "bf16"
+    kv_dtype: str = ""  # "": same as weight_dtype
+    activation_dtype: str = ""  # "": same as weight_dtype
+    compute_dtype: str = ""  # "": same as weight_dtype
+    expert_imbalance: float = 0.0
+    capacity_factor: float = 1.0  # dispatch buffer size relative to the mean load
+    comm_overlap: float = 0.0  # share of communication hidden under compute, 0..1
+
+    def __post_init__(self):
+        where = "workload"
+        _check_int(where, "batch", self.batch, minimum=1)
+        _check_int(where, "prompt_len", self.prompt_len, minimum=1)
+        _check_int(where, "output_len", self.output_len, minimum=1)
+        _check_int(where, "decode_context", self.decode_context, minimum=0)
+        for name in ("kv_dtype", "activation_dtype", "compute_dtype"):
+            if getattr(self, name) == "":
+                object.__setattr__(self, name, self.weight_dtype)
+        for name in ("weight_dtype", "kv_dtype", "activation_dtype", "compute_dtype"):
+            _check_dtype(where, name, getattr(self, name))
+        if self.decode_context == 0:
+            object.__setattr__(self, "decode_context", self.prompt_len + self.output_len // 2)
+        if self.expert_imbalance != 0 and (
+            not isinstance(self.expert_imbalance, (int, float)) or self.expert_imbalance < 1
+        ):
+            raise SpecError(where, f"expert_imbalance={self.expert_imbalance!r} must be >= 1 "
+                            "(busiest / mean load) or 0 to compute it")
+        _check_positive(where, "capacity_factor", self.capacity_factor)
+        if not isinstance(self.comm_overlap, (int, float)) or not 0 <= self.comm_overlap <= 1:
+            raise SpecError(where, f"comm_overlap={self.comm_overlap!r} must be between 0 and 1")
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "workload") -> Workload:
+        return _from_mapping(cls, data, where)
+
+
+_TOKEN = re.compile(r"^(DP|TP|PP|EP|ETP|MB|M)(\d+)$")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Parallel degrees in the folded convention (DESIGN.md).
+
+    Attention/dense part: world = dp * tp * pp. Experts fold onto the same dp * tp GPUs
+    of each pipeline stage: ep * etp * edp = dp * tp. `microbatches` fill the pipeline.
+    A strategy written in the seeds' product convention (EP as its own axis,
+    world = ep * tp * pp * dp) is stored folded: attention dp becomes dp * ep and etp = tp;
+    `convention` and `notation` record how it was written.
+    """
+
+    dp: int = 1
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    etp: int = 1
+    microbatches: int = 1
+    convention: str = "folded"
+    notation: str = ""
+
+    def __post_init__(self):
+        where = f"strategy {self.notation or self.label}"
+        for name in ("dp", "tp", "pp", "ep", "etp", "microbatches"):
+            _check_int(where, name, getattr(self, name), minimum=1)
+        if self.convention not in CONVENTIONS:
+            raise SpecError(where, f"convention={self.convention!r}; use one of {', '.join(CONVENTIONS)}")
+        group = self.dp * self.tp
+        if group % (self.ep * self.etp):
+            raise SpecError(where, f"ep*etp={self.ep}*{self.etp} must divide dp*tp={group} "
+                            f"(experts fold onto the dp*tp GPUs of a stage; ep*etp in {divisors(group)})")
+
+    @property
+    def gpus(self) -> int:
+        return self.dp * self.tp * self.pp
+
+    @property
+    def edp(self) -> int:
+        """Expert data-parallel degree: copies of each expert within a stage."""
+        return self.dp * self.tp // (self.ep * self.etp)
+
+    @property
+    def label(self) -> str:
+        return f"DP{self.dp}-TP{self.tp}-PP{self.pp}-EP{self.ep}-ETP{self.etp}-M{self.microbatches}"
+
+    @classmethod
+    def parse(cls, text: str, convention: str = "auto") -> Strategy:
+        """Read strategy notation such as 'EP64-TP8-PP2-DP2', 'EP64_TP2_PP1' or 'TP4 EP16 PP4 DP2'.
+
+        convention: 'folded' (world = dp*tp*pp), 'product' (world = ep*tp*pp*dp, the seeds'
+        notation) or 'auto': folded when the degrees fold validly, product otherwise.
+        """
+        where = f"strategy {text!r}"
+        if convention not in (*CONVENTIONS, "auto"):
+            raise SpecError(where, f"convention={convention!r}; use folded, product or auto")
+        degrees: dict[str, int] = {}
+        for token in re.split(r"[-_\s,x×*]+", text.strip().upper()):
+            if not token:
+                continue
+            match = _TOKEN.match(token)
+            if not match:
+                raise SpecError(where, f"cannot read {token!r}; write degrees like DP2, TP8, PP2, "
+                                "EP64, ETP1, M4 (micro-batches)")
+            name, value = match.groups()
+            key = {"M": "microbatches", "MB": "microbatches"}.get(name, name.lower())
+            if key in degrees:
+                raise SpecError(where, f"{name} is given twice")
+            degrees[key] = int(value)
+        if not degrees:
+            raise SpecError(where, "no degrees found")
+        if convention == "auto":
+            try:
+                return cls.from_degrees(degrees, "folded", text)
+            except SpecError:
+                return cls.from_degrees(degrees, "product", text)
+        return cls.from_degrees(degrees, convention, text)
+
+    @classmethod
+    def from_degrees(cls, degrees: dict, convention: str, notation: str = "") -> Strategy:
+        """Strategy from degrees written in `convention`; product degrees are folded."""
+        d = {"dp": 1, "tp": 1, "pp": 1, "ep": 1, "microbatches": 1, **degrees}
+        if convention == "product":
+            etp = d.get("etp", d["tp"])
+            return cls(dp=d["dp"] * d["ep"], tp=d["tp"], pp=d["pp"], ep=d["ep"], etp=etp,
+                       microbatches=d["microbatches"], convention="product", notation=notation)
+        return cls(dp=d["dp"], tp=d["tp"], pp=d["pp"], ep=d["ep"], etp=d.get("etp", 1),
+                   microbatches=d["microbatches"], convention="folded", notation=notation)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "strategy") -> Strategy:
+        return _from_mapping(cls, data, where)
+
+    def check_fits(self, model: Model, workload: Workload | None = None) -> None:
+        """Raise SpecError when the degrees do not divide what they split."""
+        where = f"strategy {self.notation or self.label} on {model.name}"
+        if model.num_heads % self.tp:
+            raise SpecError(where, f"tp={self.tp} does not divide {model.num_heads} attention heads "
+                            f"(choose {_choices(divisors(model.num_heads))})")
+        if model.is_moe and model.num_experts % self.ep:
+            raise SpecError(where, f"ep={self.ep} does not divide {model.num_experts} experts "
+                            f"(choose {_choices(divisors(model.num_experts))})")
+        if model.is_moe and model.expert_ffn_dim % self.etp:
+            raise SpecError(where, f"etp={self.etp} does not divide expert_ffn_dim="
+                            f"{model.expert_ffn_dim}")
+        if not model.is_moe and (self.ep > 1 or self.etp > 1):
+            raise SpecError(where, f"ep={self.ep}, etp={self.etp} need a model with experts")
+        if self.pp > model.num_layers:
+            raise SpecError(where, f"pp={self.pp} exceeds {model.num_layers} layers")
+        if workload is not None and workload.batch % (self.dp * self.microbatches):
+            raise SpecError(where, f"batch={workload.batch} does not split into dp*microbatches="
+                            f"{self.dp}*{self.microbatches} equal parts")
+
+
+def _choices(values: list[int]) -> str:
+    return ", ".join(map(str, values[:-1])) + f" or {values[-1]}" if len(values) > 1 else str(values[0])
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A spec loaded from a file, with where its numbers come from."""
+
+    spec: Any
+    source: Any = None
+    notes: str = ""
+    assumed: dict = field(default_factory=dict)
+    path: str = ""
