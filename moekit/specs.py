@@ -396,6 +396,53 @@ def _choices(values: list[int]) -> str:
     return ", ".join(map(str, values[:-1])) + f" or {values[-1]}" if len(values) > 1 else str(values[0])
 
 
+def _optional(kind: str):
+    def convert(value, where):
+        return None if value is None else parse_quantity(value, kind, where)
+    return convert
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a deployment must meet. None: no such target. Times in s, rates in tokens/s/GPU.
+
+    `gpus` is the GPU budget (0: ample, searched up to `max_gpus`); `memory_headroom` is the
+    share of each GPU's memory to keep free; `min_load_balance` is mean/busiest expert load.
+    """
+
+    gpus: int = 0
+    max_gpus: int = 4096
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    request_latency_s: float | None = None
+    min_prefill_tokens_per_s_per_gpu: float | None = None
+    min_decode_tokens_per_s_per_gpu: float | None = None
+    memory_headroom: float = 0.0
+    min_load_balance: float | None = None
+
+    def __post_init__(self):
+        where = "targets"
+        _check_int(where, "gpus", self.gpus, minimum=0)
+        _check_int(where, "max_gpus", self.max_gpus, minimum=1)
+        for name in ("ttft_s", "tpot_s", "request_latency_s", "min_prefill_tokens_per_s_per_gpu",
+                     "min_decode_tokens_per_s_per_gpu"):
+            if getattr(self, name) is not None:
+                _check_positive(where, name, getattr(self, name))
+        if not isinstance(self.memory_headroom, (int, float)) or not 0 <= self.memory_headroom < 1:
+            raise SpecError(where, f"memory_headroom={self.memory_headroom!r} must be in [0, 1)")
+        if self.min_load_balance is not None:
+            _check_positive(where, "min_load_balance", self.min_load_balance, upper=1.0)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "targets") -> Targets:
+        return _from_mapping(cls, data, where, {
+            "ttft_s": _optional("seconds"), "tpot_s": _optional("seconds"),
+            "request_latency_s": _optional("seconds"),
+            "min_prefill_tokens_per_s_per_gpu": _optional("rate"),
+            "min_decode_tokens_per_s_per_gpu": _optional("rate"),
+        })
+
+
 @dataclass(frozen=True)
 class Preset:
     """A spec loaded from a file, with where its numbers come from."""

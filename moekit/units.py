@@ -46,6 +46,7 @@ UNITS: dict[str, dict[str, float]] = {
     "flop": _with_prefixes("FLOP", ("FLOPs",)),
     "seconds": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0},
     "count": {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12},
+    "rate": {"tokens/s": 1.0, "tokens/ms": 1e3, "tok/s": 1.0, "tok/ms": 1e3, "/s": 1.0},
 }
 
 _QUANTITY = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")
@@ -91,6 +92,7 @@ def _example(kind: str) -> str:
         "flop": "'1.2 TFLOP'",
         "seconds": "'8.5 s' or '50 ms'",
         "count": "'30B'",
+        "rate": "'100 tokens/ms' or '20000 tokens/s'",
     }[kind]
 
 
