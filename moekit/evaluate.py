@@ -101,6 +101,8 @@ def hardware_inputs(hardware: Hardware, compute_dtype: str) -> dict[str, float]:
         "inter_node_bandwidth": hardware.inter_node_bandwidth,
         "inter_node_latency": hardware.inter_node_latency,
         "runtime_overhead_bytes": hardware.runtime_overhead_bytes,
+        "gemm_half_rows": hardware.gemm_half_rows, "hbm_half_bytes": hardware.hbm_half_bytes,
+        "kernel_overhead": hardware.kernel_overhead,
     }
 
 
@@ -202,7 +204,7 @@ class Evaluation:
                                  flops_per_gpu=get(f"{op}_flops_per_gpu"),
                                  bytes_per_gpu=get(f"{op}_bytes_per_gpu"),
                                  compute_s=compute, memory_s=memory, comm_s=0.0,
-                                 time_s=count * max(compute, memory),
+                                 time_s=count * get(f"{op}_time_s"),
                                  bound="compute" if compute >= memory else "memory"))
             for op, (name, per_layer, count_name) in COLLECTIVES.items():
                 count = per_layer * (1.0 if count_name is None else get(count_name))
@@ -243,6 +245,9 @@ class Evaluation:
                          "compute_dtype": self.workload.compute_dtype},
             "efficiency_inputs": {"mfu": self.hardware.mfu,
                                   "hbm_utilization": self.hardware.hbm_utilization,
+                                  "gemm_half_rows": self.hardware.gemm_half_rows,
+                                  "hbm_half_bytes": self.hardware.hbm_half_bytes,
+                                  "kernel_overhead_s": self.hardware.kernel_overhead,
                                   "comm_overlap": self.workload.comm_overlap},
             "total_params": v["total_params"], "active_params": v["active_params"],
             "gpus": int(v["gpus"]),

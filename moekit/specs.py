@@ -190,6 +190,9 @@ class Hardware:
     inter_node_bandwidth: float = 50e9
     inter_node_latency: float = 10e-6
     runtime_overhead_bytes: float = 0.0
+    gemm_half_rows: float = 0.0  # rows at which a GEMM reaches half of peak*mfu (0: flat)
+    hbm_half_bytes: float = 0.0  # bytes at which a transfer reaches half bandwidth (0: flat)
+    kernel_overhead: float = 0.0  # fixed seconds per op (launches)
 
     def __post_init__(self):
         where = f"hardware {self.name!r}"
@@ -200,7 +203,8 @@ class Hardware:
             _check_positive(where, name, getattr(self, name))
         for name in ("mfu", "hbm_utilization"):
             _check_positive(where, name, getattr(self, name), upper=1.0)
-        for name in ("intra_node_latency", "inter_node_latency", "runtime_overhead_bytes"):
+        for name in ("intra_node_latency", "inter_node_latency", "runtime_overhead_bytes",
+                     "gemm_half_rows", "hbm_half_bytes", "kernel_overhead"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
@@ -224,6 +228,8 @@ class Hardware:
             "intra_node_latency": lambda v, w: parse_quantity(v, "seconds", w),
             "inter_node_latency": lambda v, w: parse_quantity(v, "seconds", w),
             "runtime_overhead_bytes": lambda v, w: parse_quantity(v, "bytes", w),
+            "hbm_half_bytes": lambda v, w: parse_quantity(v, "bytes", w),
+            "kernel_overhead": lambda v, w: parse_quantity(v, "seconds", w),
         })
 
 

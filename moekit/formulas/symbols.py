@@ -38,6 +38,13 @@ lat_intra = symbol("intra_node_latency", r"\alpha_{intra}", "latency of one intr
 bw_inter = symbol("inter_node_bandwidth", r"\beta_{inter}",
                   "network (IB/RoCE) bandwidth per GPU per direction", "B/s")
 lat_inter = symbol("inter_node_latency", r"\alpha_{inter}", "latency of one inter-node message", "s")
+rows_half = symbol("gemm_half_rows", r"r_{1/2}",
+                   "GEMM rows (tokens) at which achieved FLOP/s is half of peak x MFU (0: flat)", "1")
+bytes_half = symbol("hbm_half_bytes", r"D_{1/2}",
+                    "bytes at which a transfer reaches half of HBM bandwidth x utilisation (0: flat)",
+                    "B")
+launch = symbol("kernel_overhead", r"t_{k}", "fixed time per op (kernel launches; lower with CUDA "
+                "graphs)", "s")
 overhead = symbol("runtime_overhead_bytes", "M_{rt}", "runtime reserve: CUDA context, framework, "
                   "NCCL buffers", "B")
 

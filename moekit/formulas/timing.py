@@ -40,6 +40,7 @@ from moekit.formulas.symbols import (
     b_kv,
     b_w,
     bw_hbm,
+    bytes_half,
     d,
     ep,
     etp,
@@ -49,6 +50,7 @@ from moekit.formulas.symbols import (
     imb_given,
     k,
     kv_len,
+    launch,
     m,
     mfu,
     n_mat,
@@ -56,6 +58,7 @@ from moekit.formulas.symbols import (
     overlap,
     peak,
     pp,
+    rows_half,
     tp,
     util_hbm,
 )
@@ -74,45 +77,53 @@ compute_rate = peak * mfu
 memory_rate = bw_hbm * util_hbm
 
 
-def _op(name: str, doc: str, flops, bytes_, latex: str):
-    """Register FLOPs, bytes and roofline time of one op on one GPU for one layer."""
+def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1):
+    """Register FLOPs, bytes and roofline time of one op on one GPU for one layer.
+
+    Small GEMMs run below peak: achieved FLOP/s = P mfu rows / (rows + r_1/2); small transfers
+    below bandwidth: (D + D_1/2) / (W eta_m). Both terms vanish for uncalibrated GPUs (0).
+    """
     f = formula(f"{name}_flops_per_gpu", "FLOP", f"{doc}: FLOPs on one GPU", flops,
                 latex=f"F_{{{latex}}}")
     b = formula(f"{name}_bytes_per_gpu", "B", f"{doc}: HBM bytes moved on one GPU", bytes_,
                 latex=f"D_{{{latex}}}")
+    r = formula(f"{name}_gemm_rows", "1", f"{doc}: rows (tokens) of its matrix products", rows,
+                latex=f"r_{{{latex}}}")
     tc = formula(f"{name}_compute_time_s", "s", f"{doc}: FLOPs at achieved FLOP/s",
-                 f / compute_rate, latex=f"t_{{{latex}}}^{{c}}")
+                 f / compute_rate * (1 + rows_half / sp.Max(r, 1)), latex=f"t_{{{latex}}}^{{c}}")
     tm = formula(f"{name}_memory_time_s", "s", f"{doc}: bytes at achieved HBM bandwidth",
-                 b / memory_rate, latex=f"t_{{{latex}}}^{{m}}")
-    return formula(f"{name}_time_s", "s", f"{doc}: roofline time on one GPU", sp.Max(tc, tm),
-                   latex=f"t_{{{latex}}}")
+                 (b + bytes_half) / memory_rate, latex=f"t_{{{latex}}}^{{m}}")
+    return formula(f"{name}_time_s", "s", f"{doc}: roofline time on one GPU",
+                   sp.Max(tc, tm) + launches * launch, latex=f"t_{{{latex}}}")
 
 
 T = tokens_per_rank
 t_proj = _op("attention_proj", "q, k, v, o projections of one layer",
              T * F_attn_proj / tp,
-             P_attn / tp * b_w + T * (2 * d + attention_width / tp) * b_a, "proj")
+             P_attn / tp * b_w + T * (2 * d + attention_width / tp) * b_a, T, "proj")
 t_core = _op("attention_core", "attention scores and context of one layer",
              T * F_attn_core / tp,
              (seqs_per_rank * kv_len + T) * kv_elements_per_token_per_gpu * b_kv
-             + T * attention_width / tp * b_a, "attn")
+             + T * attention_width / tp * b_a, T, "attn")
 t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
-               T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, "router")
+               T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, T / tp, "router")
 expert_tokens = T * k / tp * imbalance
 t_experts = _op("experts", "routed experts of one MoE layer on the busiest expert GPU",
                 expert_tokens * F_experts / k,
                 expected_experts_hit / ep * P_expert / etp * b_w
-                + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a, "experts")
+                + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a,
+                expert_tokens / sp.Max(expected_experts_hit / ep, 1), "experts")
 t_shared = _op("shared_experts", "shared experts of one MoE layer",
                T * F_shared / tp,
                P_shared / tp * b_w
-               + sp.Min(n_s, 1) * T * (2 * d + 2 * (n_mat - 1) * n_s * f_s / tp) * b_a, "shared")
+               + sp.Min(n_s, 1) * T * (2 * d + 2 * (n_mat - 1) * n_s * f_s / tp) * b_a, T, "shared",
+               launches=sp.Min(n_s, 1))
 t_dense = _op("dense_ffn", "dense FFN of one dense layer",
               T * F_dense / tp,
-              P_dense / tp * b_w + T * (2 * d + 2 * (n_mat - 1) * f_d / tp) * b_a, "ffn")
+              P_dense / tp * b_w + T * (2 * d + 2 * (n_mat - 1) * f_d / tp) * b_a, T, "ffn")
 t_head = _op("lm_head", "LM head for the last token of each sequence (vocab split by tp)",
              seqs_per_rank * F_head / tp,
-             V * d / tp * b_w + seqs_per_rank * V / tp * b_a, "head")
+             V * d / tp * b_w + seqs_per_rank * V / tp * b_a, seqs_per_rank, "head")
 
 comm_share = 1 - overlap
 t_moe_layer = formula(
