@@ -1,0 +1,207 @@
+"""Formulas as a reader meets them: LaTeX with symbols and units, swept numbers, one-line meaning.
+
+Nothing here restates an equation: every number comes from the registry's formulas through
+`evaluate_arrays`, swept over numpy arrays (the same lambdified code the CLI and audit use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sympy as sp
+
+from moekit.evaluate import all_inputs, evaluate_arrays
+from moekit.formulas import REGISTRY, SYMBOLS
+from moekit.specs import Hardware, Model, Strategy, Workload
+
+#: symbol -> how it is printed (inputs and formulas by their LaTeX names)
+_LATEX_NAMES = {
+    **{sp.Symbol(n, nonnegative=True, real=True): s.latex for n, s in SYMBOLS.items()},
+    **{f.symbol: f.latex for f in REGISTRY.values()},
+    **{sp.Symbol(f"{p}_{f.name}", nonnegative=True, real=True): f"{f.latex}^{{({p})}}"
+       for f in REGISTRY.values() for p in ("prefill", "decode")},
+}
+
+
+def formula_latex(name: str, attention: str = "gqa") -> str:
+    """`LHS = RHS` of a registry formula in LaTeX, in the named symbols it is written with."""
+    f = REGISTRY[name]
+    rhs = sp.latex(f.expr_for(attention), symbol_names=_LATEX_NAMES, mul_symbol="dot")
+    return f"{f.latex} = {rhs}"
+
+
+def symbols_of(name: str, attention: str = "gqa") -> pd.DataFrame:
+    """The symbols one formula is written in: printed name, meaning and unit."""
+    f = REGISTRY[name]
+    rows = []
+    for s in sorted(f.expr_for(attention).free_symbols, key=lambda s: s.name):
+        if s.name in SYMBOLS:
+            info = SYMBOLS[s.name]
+            rows.append((f"${info.latex}$", s.name, info.description, info.unit))
+        elif s.name in REGISTRY:
+            g = REGISTRY[s.name]
+            rows.append((f"${g.latex}$", s.name, g.doc, g.unit))
+    return pd.DataFrame(rows, columns=["symbol", "name", "meaning", "unit"])
+
+
+def formula_markdown(*names: str, attention: str = "gqa") -> str:
+    """Markdown for one or more formulas: doc and unit, then the equation as display LaTeX."""
+    parts = []
+    for name in names:
+        f = REGISTRY[name]
+        parts.append(f"**{name}** [{f.unit}]: {f.doc}\n\n$${formula_latex(name, attention)}$$")
+    return "\n\n".join(parts)
+
+
+def show_formulas(*names: str, attention: str = "gqa"):
+    """IPython Markdown of `formula_markdown` (for notebooks)."""
+    from IPython.display import Markdown
+
+    return Markdown(formula_markdown(*names, attention=attention))
+
+
+def sweep(model: Model, hardware: Hardware, workload: Workload, strategy: Strategy,
+          **overrides) -> dict[str, np.ndarray]:
+    """Every formula at every point of `overrides` (input name -> scalar or array), broadcast."""
+    inputs = all_inputs(model, hardware, workload, strategy)
+    unknown = sorted(set(overrides) - set(inputs))
+    if unknown:
+        raise KeyError(f"unknown input(s) {', '.join(unknown)}; inputs: {', '.join(sorted(inputs))}")
+    inputs.update(overrides)
+    return evaluate_arrays(model.attention, inputs)
+
+
+def ridge_intensity(hardware: Hardware, dtype: str = "bf16") -> float:
+    """FLOP per byte above which an op is compute-bound at the achieved rates (MFU, HBM util)."""
+    return hardware.peak_for(dtype) * hardware.mfu / (hardware.hbm_bandwidth * hardware.hbm_utilization)
+
+
+ONE_GPU = Strategy()  # every degree 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A worked number and what it means."""
+
+    value: float
+    unit: str
+    meaning: str
+
+    def __str__(self) -> str:
+        return self.meaning
+
+
+def expert_gemm_intensity(model: Model, hardware: Hardware, workload: Workload,
+                          strategy: Strategy = ONE_GPU, phase: str = "decode") -> Finding:
+    """FLOP per HBM byte of the routed-expert GEMMs on the busiest GPU, against the ridge point."""
+    v = sweep(model, hardware, workload, strategy)
+    intensity = float(v[f"{phase}_experts_flops_per_gpu"] / v[f"{phase}_experts_bytes_per_gpu"])
+    ridge = ridge_intensity(hardware, workload.compute_dtype)
+    tokens = float(v[f"{phase}_tokens_per_rank"]) * model.top_k / max(model.num_experts, 1)
+    bound = "compute-bound" if intensity >= ridge else "memory-bound"
+    return Finding(intensity, "FLOP/B",
+                   f"{phase} at batch {workload.batch}: each expert sees ~{tokens:.3g} tokens, the "
+                   f"expert GEMMs do {intensity:.3g} FLOP per byte read; {hardware.name} at MFU "
+                   f"{hardware.mfu:.2f} and HBM utilisation {hardware.hbm_utilization:.2f} needs "
+                   f"{ridge:.3g} to be compute-bound, so they are {bound}.")
+
+
+def _phased(values: dict, phase: str, name: str) -> np.ndarray:
+    """A formula's value in `phase` (formulas that do not depend on the phase have one value)."""
+    return values.get(f"{phase}_{name}", values.get(name))
+
+
+BATCH_GRID = np.unique(np.round(np.logspace(0, 6, 2401)).astype(int))
+
+
+def compute_bound_batches(model: Model, hardware: Hardware, workload: Workload,
+                          strategy: Strategy = ONE_GPU, phase: str = "decode") -> pd.DataFrame:
+    """For each op, the smallest batch (sequences) at which it turns compute-bound, or NaN."""
+    v = sweep(model, hardware, workload, strategy, batch=BATCH_GRID)
+    rows = []
+    for op in ("attention_proj", "attention_core", "router", "experts", "shared_experts",
+               "dense_ffn", "lm_head"):
+        flops = _phased(v, phase, f"{op}_flops_per_gpu")
+        if not np.any(flops > 0):
+            continue
+        compute = (_phased(v, phase, f"{op}_compute_time_s")
+                   >= _phased(v, phase, f"{op}_memory_time_s"))
+        batch = float(BATCH_GRID[np.argmax(compute)]) if compute.any() else np.nan
+        rows.append((op, batch))
+    return pd.DataFrame(rows, columns=["op", "compute_bound_from_batch"])
+
+
+def decode_compute_bound_batch(model: Model, hardware: Hardware, workload: Workload,
+                               strategy: Strategy = ONE_GPU) -> Finding:
+    """The decode batch at which the routed experts turn compute-bound."""
+    table = compute_bound_batches(model, hardware, workload, strategy, "decode")
+    batch = float(table.set_index("op").loc["experts", "compute_bound_from_batch"])
+    ridge = ridge_intensity(hardware, workload.compute_dtype)
+    where = (f"from a batch of {batch:,.0f} sequences" if np.isfinite(batch)
+             else "at no batch up to 1,000,000 sequences")
+    return Finding(batch, "sequences",
+                   f"{model.name} on {hardware.name} ({strategy.label}): decode expert GEMMs turn "
+                   f"compute-bound {where}; ridge point {ridge:.3g} FLOP/B. Below it, a decode "
+                   "step costs the weights it reads, whatever the batch.")
+
+
+def expected_experts_hit(model: Model, tokens, num_experts=None, top_k=None) -> np.ndarray:
+    """Expected distinct experts of one layer that `tokens` decode tokens read (one EP group)."""
+    from moekit.presets import load_hardware
+
+    tokens = np.asarray(tokens, dtype=float)
+    overrides = {"batch": tokens}
+    if num_experts is not None:
+        overrides["num_experts"] = num_experts
+    if top_k is not None:
+        overrides["top_k"] = top_k
+    v = sweep(model, load_hardware("h100-sxm"), Workload(batch=1, prompt_len=1), Strategy(),
+              **overrides)
+    return v["decode_expected_experts_hit"]
+
+
+def experts_hit_finding(model: Model, tokens: int, num_experts: int | None = None,
+                        top_k: int | None = None) -> Finding:
+    """Expected distinct experts read by a decode batch, and the share of expert weights read."""
+    e = num_experts or model.num_experts
+    k = top_k or model.top_k
+    hit = float(expected_experts_hit(model, tokens, e, k))
+    return Finding(hit, "experts",
+                   f"{tokens} tokens routed top-{k} over {e} experts read {hit:.1f} distinct experts "
+                   f"per layer on average ({hit / e:.0%} of the expert weights; the naive "
+                   f"min(E, k*B) would say {min(e, k * tokens)}).")
+
+
+def tp_allreduce_vs_compute(model: Model, hardware: Hardware, workload: Workload,
+                            tps=(2, 4, 8, 16), tokens=None, phase: str = "decode") -> pd.DataFrame:
+    """Per tp and tokens per rank: two TP all-reduces of a layer against the TP-split op time.
+
+    TP splits the attention projections and core, shared experts and dense FFNs; their
+    roofline time per layer on one GPU is set against 2 x t_AR (after attention, after FFN).
+    """
+    tokens = BATCH_GRID[BATCH_GRID <= 65536] if tokens is None else np.asarray(tokens)
+    tp = np.asarray(tps, dtype=float)[:, None]
+    batch = np.asarray(tokens, dtype=float)[None, :]
+    v = sweep(model, hardware, workload, Strategy(), batch=batch, tp=tp)
+    split = sum(_phased(v, phase, f"{op}_time_s") for op in
+                ("attention_proj", "attention_core", "shared_experts", "dense_ffn"))
+    comm = 2 * _phased(v, phase, "tp_allreduce_time_s")
+    frame = pd.DataFrame({
+        "tp": np.broadcast_to(tp, split.shape).ravel().astype(int),
+        "tokens_per_rank": np.broadcast_to(batch, split.shape).ravel().astype(int),
+        "split_compute_s": split.ravel(), "allreduce_s": comm.ravel(),
+    })
+    frame["allreduce_over_compute"] = frame["allreduce_s"] / frame["split_compute_s"]
+    return frame
+
+
+def tp_breakeven(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per tp: the fewest tokens per rank at which the split compute outweighs the all-reduce."""
+    rows = []
+    for tp, group in frame.groupby("tp"):
+        cheaper = group[group["allreduce_over_compute"] <= 1]
+        rows.append((tp, float(cheaper["tokens_per_rank"].min()) if len(cheaper) else np.nan,
+                     float(group["allreduce_over_compute"].iloc[-1])))
+    return pd.DataFrame(rows, columns=["tp", "breakeven_tokens_per_rank", "ratio_at_most_tokens"])
