@@ -138,3 +138,21 @@ def test_expected_imbalance_matches_gaussian_max_of_multinomial():
 def test_stated_imbalance_overrides_the_expected_one():
     r = seed_eval("TP1-DP4-EP4", batch=8, expert_imbalance=1.5)
     assert r["decode_expert_imbalance"] == 1.5
+
+
+def test_small_gemms_run_below_peak_when_calibrated():
+    # r_1/2 = 64 rows: a 16-row GEMM reaches 16/80 of peak x MFU, so compute time is 5x
+    flat = seed_eval("TP1", batch=16, prompt=10, output=1)
+    gpu = dataclasses.replace(SEED_GPU, gemm_half_rows=64)
+    w = Workload(batch=16, prompt_len=10, output_len=1, weight_dtype="fp16")
+    curved = evaluate(SEED, gpu, w, Strategy())
+    assert curved["decode_attention_proj_compute_time_s"] == pytest.approx(
+        5 * flat["decode_attention_proj_compute_time_s"])
+
+
+def test_kernel_overhead_adds_once_per_op():
+    w = Workload(batch=16, prompt_len=10, output_len=1, weight_dtype="fp16")
+    flat = evaluate(SEED, SEED_GPU, w, Strategy())
+    slow = evaluate(SEED, dataclasses.replace(SEED_GPU, kernel_overhead=5e-6), w, Strategy())
+    # per MoE layer: projections, attention, router, experts (no shared experts) = 4 ops; + LM head
+    assert slow["decode_stage_time_s"] - flat["decode_stage_time_s"] == pytest.approx((16 * 4 + 1) * 5e-6)
