@@ -24,17 +24,23 @@ from moekit.units import format_bytes
 COMMAND_MODULES = ["moekit.cli"]
 
 
-def add_deployment_arguments(parser: argparse.ArgumentParser, strategy: bool = True) -> None:
-    """--model, --hardware, workload flags (and --strategy): shared by evaluate and plan."""
-    parser.add_argument("--model", required=True, help="preset name, YAML preset or config.json")
-    parser.add_argument("--hardware", required=True, help="preset name or YAML file")
+def add_deployment_arguments(parser: argparse.ArgumentParser, strategy: bool = True,
+                             required: bool = True) -> None:
+    """--model, --hardware, workload flags (and --strategy): shared by evaluate and plan.
+
+    required=False: a command that can take the deployment from elsewhere (a scenario file)
+    checks for them itself.
+    """
+    parser.add_argument("--model", required=required,
+                        help="preset name, YAML preset or config.json")
+    parser.add_argument("--hardware", required=required, help="preset name or YAML file")
     if strategy:
         parser.add_argument("--strategy", default="TP1",
                             help="degrees, e.g. 'TP8-EP8-DP1' (folded) or 'EP64-TP8-PP2-DP2'")
         parser.add_argument("--convention", default="auto", choices=["auto", "folded", "product"],
                             help="how to read the strategy (auto: folded when valid, else product)")
-    parser.add_argument("--batch", type=int, required=True, help="sequences in flight")
-    parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
+    parser.add_argument("--batch", type=int, required=required, help="sequences in flight")
+    parser.add_argument("--prompt", type=int, required=required, help="prompt tokens per sequence")
     parser.add_argument("--output", type=int, default=1, help="generated tokens per sequence")
     parser.add_argument("--decode-context", type=int, default=0,
                         help="context of the measured decode step (default prompt + output/2)")
