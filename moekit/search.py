@@ -203,7 +203,7 @@ class Plan:
     limits: SpaceLimits
     objective: Objective
     constraints: list[Constraint]
-    table: pd.DataFrame  # every candidate, ranked; `rank` counts those meeting the targets
+    table: pd.DataFrame  # every candidate, ranked; `rank` is <NA> where targets are missed
     pareto: pd.DataFrame
     binding: pd.DataFrame
     document: pd.Series | None = None
@@ -369,7 +369,8 @@ def search(model: Model, hardware: Hardware, workload: Workload, targets: Target
         table = table.iloc[:-1].copy()
     table["rank_in_space"] = np.arange(len(table))
     table = table.iloc[_order(table, obj)].reset_index(drop=True)
-    table["rank"] = np.where(table.meets_targets, np.arange(1, len(table) + 1), 0)
+    table["rank"] = pd.array(np.arange(1, len(table) + 1), dtype="Int64")
+    table.loc[~table.meets_targets, "rank"] = pd.NA
     table = table.drop(columns="source")
     front_rows = table[table.meets_targets] if table.meets_targets.any() else \
         table[table.memory_ratio <= 1]
@@ -498,3 +499,46 @@ def _plain(value):
     if isinstance(value, (float, np.floating)):
         return None if not np.isfinite(value) else float(value)
     return value
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+COMPARED = ("label", "product_notation", "gpus", "memory_gib", "ttft_s", "tpot_s",
+            "request_latency_s", "prefill_tokens_per_s_per_gpu", "decode_tokens_per_s_per_gpu",
+            "load_balance", "pipeline_bubble", "layers_per_stage", "ep_spans_nodes",
+            "meets_targets", "misses")
+
+
+def comparison(plan: Plan) -> pd.DataFrame:
+    """moekit's plan (or, when nothing meets the targets, its nearest candidate) beside the
+    document's own strategy, the same metrics for both."""
+    columns = {}
+    if plan.feasible:
+        mine = with_labels(plan.table.head(1)).iloc[0].copy()
+        columns["moekit plan"] = mine
+    else:
+        columns["moekit nearest (none meets)"] = with_labels(plan.nearest.head(1)).iloc[0].copy()
+    for row in columns.values():
+        row["misses"] = plan.misses(row)
+    if plan.document is not None:
+        doc = plan.document.copy()
+        doc["label"] = f"{doc['label']} (written {doc['notation']}, {doc['convention']})"
+        columns["document"] = doc
+    out = pd.DataFrame({k: [v.get(c, "") for c in COMPARED] for k, v in columns.items()},
+                       index=list(COMPARED))
+    if plan.document is not None:
+        out.loc["violations"] = ["", plan.document.violations or "none"]
+    return out
+
+
+def plan_scenario(scenario, objective: str = DEFAULT_OBJECTIVE, limits: SpaceLimits | None = None,
+                  **target_changes) -> Plan:
+    """Search for a loaded scenario (moekit.scenario.Scenario) under its own targets, with the
+    document's strategy evaluated beside; `target_changes` override Targets fields."""
+    targets = scenario.targets
+    if target_changes:
+        import dataclasses
+
+        targets = dataclasses.replace(targets, **target_changes)
+    return search(scenario.model, scenario.hardware, scenario.workload, targets, objective, limits,
+                  scenario.strategy)
