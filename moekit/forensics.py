@@ -25,7 +25,8 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in (
             "(DP replicates weights; it never divides them)"),
     Mistake("divided_by_all_gpus", "dividing a per-replica quantity by every GPU of the deployment "
             "instead of the GPUs that hold distinct shards"),
-    Mistake("gb_vs_gib", "mixing GB (1e9 B) and GiB (2^30 B)"),
+    Mistake("gb_vs_gib", "mixing decimal and binary byte units (GB = 1e9 B vs GiB = 2^30 B, "
+            "MB vs MiB)"),
     Mistake("flop_as_flops", "reading a FLOP count as a FLOP/s rate (no time in the denominator)"),
     Mistake("ms_vs_s", "mixing milliseconds and seconds"),
     Mistake("one_flop_per_mac", "counting 1 FLOP per multiply-add instead of 2"),
@@ -44,6 +45,12 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in (
             "the size the stated architecture implies"),
     Mistake("weights_only_memory", "counting weights alone as the memory per GPU, leaving out the "
             "KV cache, activations and dispatch buffers"),
+    Mistake("param_count_as_flops", "printing a parameter count (in millions) as TFLOPS"),
+    Mistake("one_layer_as_all", "reporting one layer's figure as the whole model's"),
+    Mistake("tokens_per_s_divided_by_batch", "dividing tokens per second by the number of "
+            "sequences in the batch instead of the tokens per sequence"),
+    Mistake("training_memory_in_inference", "budgeting gradients and optimizer states, which "
+            "inference does not have"),
     Mistake("flops_over_one_second", "dividing a step's FLOPs by one second and reporting it as "
             "FLOP/s used"),
     Mistake("latency_as_token_rate", "dividing the batch's tokens by a latency that does not "
@@ -51,16 +58,26 @@ MISTAKES: dict[str, Mistake] = {m.name: m for m in (
     Mistake("layer_time_not_summed", "reporting one layer's or one stage's time as the total"),
 )}
 
-#: slips tried on every claim: (mistake name, factor on the correct value, what the factor means)
-UNIVERSAL_SLIPS = (
-    ("gb_vs_gib", 2**30 / 1e9, "GiB value printed as GB"),
-    ("gb_vs_gib", 1e9 / 2**30, "GB value printed as GiB"),
-    ("ms_vs_s", 1e3, "seconds printed as milliseconds"),
-    ("ms_vs_s", 1e-3, "milliseconds printed as seconds"),
-)
+#: binary prefix that a decimal unit may have been computed in: factor = binary / decimal
+_BINARY_FOR = {"KB": 2**10 / 1e3, "MB": 2**20 / 1e6, "GB": 2**30 / 1e9, "TB": 2**40 / 1e12}
 #: kinds of quantity where counting 1 FLOP per multiply-add scales the result
 MAC_FACTORS = {"flop": 0.5, "flops": 0.5, "seconds": 0.5, "rate": 2.0}
-UNIT_KINDS = {"gb_vs_gib": ("bytes", "bandwidth"), "ms_vs_s": ("seconds", "rate")}
+
+
+def _candidates(unit: str, kind: str):
+    """(mistake, factor on the correct SI value, how) for slips that need no scenario formula."""
+    prefix = unit.split("/")[0]
+    if prefix in _BINARY_FOR:
+        f = _BINARY_FOR[prefix]
+        yield "gb_vs_gib", 1 / f, f"a {prefix[0]}iB figure printed as {prefix}"
+        yield "gb_vs_gib", f, f"a {prefix} figure printed as {prefix[0]}iB"
+    if kind in ("seconds", "rate"):
+        yield "ms_vs_s", 1e3, "a per-millisecond figure printed per second" if kind == "rate" \
+            else "seconds printed as milliseconds"
+        yield "ms_vs_s", 1e-3, "a per-second figure printed per millisecond" if kind == "rate" \
+            else "milliseconds printed as seconds"
+    if kind in MAC_FACTORS:
+        yield "one_flop_per_mac", MAC_FACTORS[kind], "FLOPs counted once per multiply-add"
 
 
 def within(claimed: float, candidate: float, tolerance: float = FORENSICS_TOLERANCE) -> bool:
@@ -70,15 +87,10 @@ def within(claimed: float, candidate: float, tolerance: float = FORENSICS_TOLERA
     return abs(claimed / candidate - 1) <= tolerance
 
 
-def slips(claimed_si: float, correct_si: float, kind: str) -> list[tuple[str, str]]:
+def slips(claimed_si: float, correct_si: float, unit: str, kind: str) -> list[tuple[str, str]]:
     """(mistake, how) for each universal slip that turns the correct value into the claimed one."""
-    found = []
-    for name, factor, how in UNIVERSAL_SLIPS:
-        if kind in UNIT_KINDS[name] and within(claimed_si, correct_si * factor):
-            found.append((name, how))
-    if kind in MAC_FACTORS and within(claimed_si, correct_si * MAC_FACTORS[kind]):
-        found.append(("one_flop_per_mac", "FLOPs counted once per multiply-add"))
-    return found
+    return [(name, how) for name, factor, how in _candidates(unit, kind)
+            if within(claimed_si, correct_si * factor)]
 
 
 def sentence(name: str, how: str = "") -> str:

@@ -82,6 +82,7 @@ class Claim:
     missing: tuple = ()
     tolerance: float | None = None
     note: str = ""
+    decimals: int = 0  # digits after the point as printed: "0.000" is good to 0.0005
 
     @property
     def kind(self) -> str:
@@ -186,10 +187,19 @@ def stated_value(value: object, where: str) -> float:
     raise SpecError(where, f"expected a number or a quantity such as '60 GB', got {value!r}")
 
 
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def _printed_number(value: object, where: str) -> tuple[float, int]:
+    """(value, digits after the point) of a number as printed: 29.3, "0.000" or "38,000"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise SpecError(where, f"expected a number as printed, got {value!r}")
-    return float(value)
+    text = value.replace(",", "") if isinstance(value, str) else repr(value)
+    try:
+        number = float(text)
+    except ValueError:
+        raise SpecError(where, f"expected a number as printed (e.g. 29.3 or '0.000'), "
+                        f"got {value!r}") from None
+    if "e" in text.lower() or "." not in text or (not isinstance(value, str) and text.endswith(".0")):
+        return number, 0
+    return number, len(text.split(".")[1])
 
 
 def _named(items: object, where: str, with_model: bool) -> tuple:
@@ -257,12 +267,13 @@ def _claim(data: object, where: str) -> Claim:
     if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
                                   or not 0 < tolerance < 1):
         raise SpecError(f"{where}.tolerance", f"expected a relative tolerance in (0, 1), got {tolerance!r}")
+    value, decimals = _printed_number(data["value"], f"{where}.value")
     written = data.get("formula_written", False)
     if not isinstance(written, bool):
         raise SpecError(f"{where}.formula_written", f"expected true or false, got {written!r}")
     return Claim(
         id=cid, quantity=_string(data["quantity"], f"{where}.quantity"),
-        value=_number(data["value"], f"{where}.value"), unit=unit,
+        value=value, decimals=decimals, unit=unit,
         section=_string(data["section"], f"{where}.section"), text=data.get("text", ""),
         inputs={k: stated_value(v, f"{where}.inputs.{k}") for k, v in inputs.items()},
         formula=_check(data["formula"], f"{where}.formula") if "formula" in data else None,
