@@ -156,3 +156,13 @@ def test_kernel_overhead_adds_once_per_op():
     slow = evaluate(SEED, dataclasses.replace(SEED_GPU, kernel_overhead=5e-6), w, Strategy())
     # per MoE layer: projections, attention, router, experts (no shared experts) = 4 ops; + LM head
     assert slow["decode_stage_time_s"] - flat["decode_stage_time_s"] == pytest.approx((16 * 4 + 1) * 5e-6)
+
+
+def test_sharding_experts_with_etp_costs_a_dispatch():
+    # ep=1, etp=8: every expert is split over 8 GPUs, so each GPU's tokens must reach all 8
+    w = Workload(batch=64, prompt_len=512, output_len=1, weight_dtype="fp16")
+    r = evaluate(SEED, SEED_GPU, w, Strategy(dp=8, ep=1, etp=8))
+    message = 64 / 8 * 512 * 2 * 1024 * 8 * 2  # tokens/rank x k x d x etp x 2 B
+    expected = message * 7 / 8 / 400e9 + 7 * SEED_GPU.intra_node_latency
+    assert r["prefill_ep_alltoall_time_s"] == pytest.approx(expected)
+    assert evaluate(SEED, SEED_GPU, w, Strategy(dp=8))["prefill_ep_alltoall_time_s"] == 0

@@ -37,19 +37,27 @@ t_tp_ar = formula(
     2 * (tp - 1) / tp * tp_message / tp_link_bw + 2 * (tp - 1) * tp_link_lat, latex="t_{AR}")
 
 ep_local_peers = formula(
-    "ep_local_peers", "1", "EP ranks of one group inside a node (the GPU itself included)",
+    "ep_local_peers", "1", "EP ranks of one group inside a node (the GPU's own included)",
     sp.Min(ep, sp.Max(1, gpn / etp)), latex="n_{ep,node}")
+expert_group_gpus = formula(
+    "expert_group_gpus", "1", "GPUs that hold one full set of experts: ep ranks x etp shards",
+    ep * etp, latex="n_{exp}")
+expert_group_local_gpus = formula(
+    "expert_group_local_gpus", "1", "GPUs of one expert group inside a node",
+    sp.Min(expert_group_gpus, gpn), latex="n_{exp,node}")
 ep_message = formula(
     "ep_alltoall_message_bytes", "B",
     "one GPU's dispatch payload: its 1/tp share of the rank's tokens, k copies, to etp shards",
     tokens_per_rank / tp * k * d * etp * b_a, latex="m_{ep}")
 t_ep_a2a = formula(
     "ep_alltoall_time_s", "s",
-    "one all-to-all (dispatch or combine): (n-1)/n of the payload leaves the GPU, intra- and "
-    "inter-node parts in parallel, one latency per peer",
-    sp.Max(ep_message * (ep_local_peers - 1) / ep / bw_intra,
-           ep_message * (ep - ep_local_peers) / ep / bw_inter)
-    + (ep - 1) * sp.Piecewise((lat_intra, sp.Eq(ep, ep_local_peers)), (lat_inter, True)),
+    "one all-to-all over the ep x etp expert group (dispatch, or combine of partial outputs): "
+    "(n-1)/n of the payload leaves the GPU, intra- and inter-node parts in parallel, one "
+    "latency per peer; zero when experts are neither split (ep) nor sharded (etp)",
+    sp.Max(ep_message * (expert_group_local_gpus - 1) / expert_group_gpus / bw_intra,
+           ep_message * (expert_group_gpus - expert_group_local_gpus) / expert_group_gpus / bw_inter)
+    + (expert_group_gpus - 1)
+    * sp.Piecewise((lat_intra, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
     latex="t_{A2A}")
 
 pp_message = formula("pp_message_bytes", "B",
