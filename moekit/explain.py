@@ -16,11 +16,28 @@ from moekit.evaluate import all_inputs, evaluate_arrays
 from moekit.formulas import REGISTRY, SYMBOLS
 from moekit.specs import Hardware, Model, Strategy, Workload
 
+
+def _printed_names() -> dict[str, str]:
+    """name -> LaTeX; formulas that share a LaTeX name print their code name instead."""
+    names = {n: s.latex for n, s in SYMBOLS.items()}
+    latex = [f.latex for f in REGISTRY.values()] + list(names.values())
+    for f in REGISTRY.values():
+        text = f.latex
+        if latex.count(text) > 1:
+            suffix = {"_per_token": "tok", "_per_gpu": "GPU"}
+            tag = next((t for end, t in suffix.items() if f.name.endswith(end)), "")
+            text = f"{{{text}}}^{{{tag}}}" if tag and tag not in text else \
+                r"\mathrm{" + f.name.replace("_", r"\_") + "}"
+        names[f.name] = text
+    return names
+
+
+PRINTED = _printed_names()
+
 #: symbol -> how it is printed (inputs and formulas by their LaTeX names)
 _LATEX_NAMES = {
-    **{sp.Symbol(n, nonnegative=True, real=True): s.latex for n, s in SYMBOLS.items()},
-    **{f.symbol: f.latex for f in REGISTRY.values()},
-    **{sp.Symbol(f"{p}_{f.name}", nonnegative=True, real=True): f"{f.latex}^{{({p})}}"
+    **{sp.Symbol(n, nonnegative=True, real=True): text for n, text in PRINTED.items()},
+    **{sp.Symbol(f"{p}_{f.name}", nonnegative=True, real=True): f"{PRINTED[f.name]}^{{({p})}}"
        for f in REGISTRY.values() for p in ("prefill", "decode")},
 }
 
@@ -29,7 +46,7 @@ def formula_latex(name: str, attention: str = "gqa") -> str:
     """`LHS = RHS` of a registry formula in LaTeX, in the named symbols it is written with."""
     f = REGISTRY[name]
     rhs = sp.latex(f.expr_for(attention), symbol_names=_LATEX_NAMES, mul_symbol="dot")
-    return f"{f.latex} = {rhs}"
+    return f"{PRINTED[name]} = {rhs}"
 
 
 def symbols_of(name: str, attention: str = "gqa") -> pd.DataFrame:
@@ -42,7 +59,7 @@ def symbols_of(name: str, attention: str = "gqa") -> pd.DataFrame:
             rows.append((f"${info.latex}$", s.name, info.description, info.unit))
         elif s.name in REGISTRY:
             g = REGISTRY[s.name]
-            rows.append((f"${g.latex}$", s.name, g.doc, g.unit))
+            rows.append((f"${PRINTED[g.name]}$", s.name, g.doc, g.unit))
     return pd.DataFrame(rows, columns=["symbol", "name", "meaning", "unit"])
 
 
@@ -205,3 +222,60 @@ def tp_breakeven(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append((tp, float(cheaper["tokens_per_rank"].min()) if len(cheaper) else np.nan,
                      float(group["allreduce_over_compute"].iloc[-1])))
     return pd.DataFrame(rows, columns=["tp", "breakeven_tokens_per_rank", "ratio_at_most_tokens"])
+
+
+def compare(evaluations: dict) -> pd.DataFrame:
+    """One row per labelled Evaluation: memory against capacity, latency and throughput per GPU."""
+    rows = []
+    for label, e in evaluations.items():
+        v = e.values
+        rows.append(dict(
+            label=label, model=e.model.name, gpu=e.hardware.name, strategy=e.strategy.label,
+            gpus=int(v["gpus"]), weights_gb=v["weight_bytes_per_gpu"] / 1e9,
+            kv_cache_gb=v["kv_cache_bytes_per_gpu"] / 1e9, memory_gb=v["memory_bytes_per_gpu"] / 1e9,
+            capacity_gb=e.hardware.memory_bytes / 1e9,
+            fits=bool(v["memory_bytes_per_gpu"] <= e.hardware.memory_bytes),
+            ttft_ms=v["ttft_s"] * 1e3, tpot_ms=v["tpot_s"] * 1e3,
+            decode_tokens_per_s_per_gpu=v["decode_tokens_per_s_per_gpu"]))
+    return pd.DataFrame(rows).set_index("label")
+
+
+def fit_table(models: dict, gpus: dict, strategies: list[str], workload: Workload) -> pd.DataFrame:
+    """Every model x GPU x strategy (folded notation): does it fit, and what does it cost?"""
+    from moekit.evaluate import evaluate
+
+    runs = {}
+    for mname, model in models.items():
+        for gname, gpu in gpus.items():
+            for text in strategies:
+                strategy = Strategy.parse(text, "folded")
+                runs[f"{mname} | {gname} | {text}"] = evaluate(model, gpu, workload, strategy)
+    return compare(runs)
+
+
+def kv_cache_per_token(model: Model, kv_dtype: str = "bf16") -> float:
+    """KV-cache bytes one token adds over all layers (registry `kv_elements_per_token`)."""
+    from moekit.presets import load_hardware
+
+    v = sweep(model, load_hardware("h100-sxm"), Workload(batch=1, prompt_len=1, kv_dtype=kv_dtype),
+              ONE_GPU)
+    return float(v["kv_elements_per_token"] * model.num_layers * v["kv_bytes"])
+
+
+def best_strategies(models: dict, gpus: dict, workload: Workload, targets,
+                    objective: str = "decode_throughput") -> pd.DataFrame:
+    """moekit's best strategy for every model x GPU under `targets` (vectorised search)."""
+    from moekit.search import label_of, search
+
+    rows = []
+    for mname, model in models.items():
+        for gname, gpu in gpus.items():
+            plan = search(model, gpu, workload, targets, objective)
+            row = plan.best if plan.feasible else plan.nearest.iloc[0]
+            rows.append(dict(model=mname, gpu=gname, strategy=label_of(row),
+                             meets_targets=bool(plan.feasible), gpus=int(row["gpus"]),
+                             memory_gib=row["memory_per_gpu_bytes"] / 2**30,
+                             ttft_ms=row["ttft_s"] * 1e3, tpot_ms=row["tpot_s"] * 1e3,
+                             decode_tokens_per_s_per_gpu=row["decode_tokens_per_s_per_gpu"],
+                             candidates=len(plan.table)))
+    return pd.DataFrame(rows)

@@ -169,3 +169,32 @@ def _patch(color: str, label: str):
     from matplotlib.patches import Patch
 
     return Patch(color=color, label=label)
+
+
+def pareto(plan, current: Evaluation | None = None, title: str = "", figsize=(7, 4.2)) -> Figure:
+    """Every candidate that fits memory (TTFT vs decode tokens/s per GPU), the Pareto front
+    (over latency, throughput per GPU and GPU count, so coloured by GPUs) and the current one."""
+    o = plan.objective
+    table = plan.table[plan.table.memory_ratio <= 1]
+    front = plan.pareto
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(table[o.latency], table[o.throughput], s=6, color="#c8c8c8",
+               label=f"{len(table):,} strategies that fit memory")
+    points = ax.scatter(front[o.latency], front[o.throughput], c=np.log2(front["gpus"]), s=28,
+                        cmap="viridis", edgecolor="black", linewidth=0.4, label="Pareto front", zorder=3)
+    bar = fig.colorbar(points, ax=ax)
+    bar.set_label("GPUs (log2)")
+    if current is not None:
+        ax.plot(current[o.latency], current[o.throughput], marker="*", markersize=16, color="#d62728",
+                markeredgecolor="black", linestyle="none", zorder=4,
+                label=f"current: {current.strategy.label} ({int(current['gpus'])} GPUs)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("TTFT [s, log scale]" if o.latency == "ttft_s" else f"{o.latency} [log scale]")
+    ax.set_ylabel("decode tokens/s per GPU [log scale]" if o.throughput.startswith("decode")
+                  else f"{o.throughput} [log scale]")
+    ax.set_title(title or f"Latency against throughput per GPU: {plan.model.name} on "
+                 f"{plan.hardware.name}, batch {plan.workload.batch}", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    return fig

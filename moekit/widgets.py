@@ -8,8 +8,10 @@ reader sees, so tests can set a control and check the display.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
+import io
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +23,7 @@ from moekit import explain, plots
 from moekit.errors import MoekitError
 from moekit.evaluate import Evaluation, evaluate
 from moekit.presets import available, load_hardware, load_model
-from moekit.specs import DTYPE_BYTES, Hardware, Model, Strategy, Workload
+from moekit.specs import DTYPE_BYTES, Hardware, Model, Strategy, Targets, Workload
 
 POWERS_OF_TWO = [2**i for i in range(0, 13)]
 DTYPES = [d for d in DTYPE_BYTES if d not in ("fp32", "tf32")]
@@ -60,6 +62,20 @@ def readout_html(readings: list[Reading]) -> str:
         f"{html.escape(r.text)}</td><td>{html.escape(r.unit)}</td></tr>"
         for r in readings)
     return f'<table class="moekit-readout">{rows}</table>'
+
+
+def figure_output(fig) -> dict:
+    """A matplotlib Figure as a Jupyter display_data output (PNG)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+                     "text/plain": f"<Figure: {_title(fig)}>"}}
+
+
+def _title(fig) -> str:
+    titles = [fig.get_suptitle()] + [ax.get_title() for ax in fig.axes]
+    return next((t for t in titles if t), "figure").replace("\n", " ")
 
 
 _CELL = re.compile(r'data-name="([^"]+)"[^>]*>([^<]*)</td>')
@@ -108,12 +124,9 @@ class Panel:
             self.readout.value = (f'<p class="moekit-error" style="color:#b00">'
                                   f"{html.escape(self.error)}</p>")
         if self.figures is not None:
-            from IPython.display import display
-
-            self.figures.clear_output(wait=True)
-            with self.figures:
-                for fig in figures:
-                    display(fig)
+            # set the Output widget's state directly: no capture of kernel messages, so the
+            # figures land in the widget in Jupyter, Voila, nbval and plain Python alike
+            self.figures.outputs = tuple(figure_output(fig) for fig in figures)
 
     def displayed(self, name: str) -> str:
         """The text the readout shows for reading `name` (what a reader sees)."""
@@ -183,7 +196,7 @@ class IntensityPanel(Panel):
     def compute(self):
         model, hw = _model(self.value("model")), _hardware(self.value("hardware"))
         hw = dataclasses.replace(hw, mfu=self.value("mfu"))
-        workload = Workload(batch=self.value("batch"), prompt_len=1024, output_len=256,
+        workload = Workload(batch=self.value("batch"), prompt_len=2048, output_len=256,
                             weight_dtype=self.value("dtype"))
         found = explain.expert_gemm_intensity(model, hw, workload)
         ridge = explain.ridge_intensity(hw, workload.compute_dtype)
@@ -218,7 +231,7 @@ class ComputeBoundPanel(Panel):
     def compute(self):
         model, hw = _model(self.value("model")), _hardware(self.value("hardware"))
         hw = dataclasses.replace(hw, mfu=self.value("mfu"))
-        workload = Workload(batch=1, prompt_len=1024, output_len=256, weight_dtype=self.value("dtype"))
+        workload = Workload(batch=1, prompt_len=2048, output_len=256, weight_dtype=self.value("dtype"))
         table = explain.compute_bound_batches(model, hw, workload)
         readings = [Reading(f"{op}_batch", f"{op} compute-bound from batch",
                             batch if np.isfinite(batch) else "never (up to 1e6)", "sequences")
@@ -279,8 +292,7 @@ class TPAllReducePanel(Panel):
 
     def compute(self):
         model, hw = _model(self.value("model")), _hardware(self.value("hardware"))
-        workload = Workload(batch=1, prompt_len=1024 if self.value("phase") == "decode" else 512,
-                            output_len=1)
+        workload = Workload(batch=1, prompt_len=2048, output_len=256)
         phase, tp = self.value("phase"), self.value("tp")
         frame = explain.tp_allreduce_vs_compute(model, hw, workload, tps=(tp,),
                                                 tokens=POWERS_OF_TWO, phase=phase)
@@ -339,8 +351,10 @@ class StrategyExplorer(Panel):
             "dtype": _dropdown("weights", DTYPES, "bf16"),
             "kv_dtype": _dropdown("KV cache", DTYPES, "bf16"),
             "mfu": _mfu_slider(hw.mfu),
+            "front_gpus": _dropdown("Pareto front up to GPUs", [8, 16, 32, 64, 128, 256], 64),
         })
         self.evaluation: Evaluation | None = None
+        self.plan = None
         super().__init__(controls, show_plots)
 
     def model(self) -> Model:
@@ -359,10 +373,52 @@ class StrategyExplorer(Panel):
         return dataclasses.replace(_hardware(self.value("hardware")), mfu=self.value("mfu"))
 
     def compute(self):
-        e = evaluate(self.model(), self.hardware(), self.workload(), self.strategy())
+        model, hardware, workload = self.model(), self.hardware(), self.workload()
+        e = evaluate(model, hardware, workload, self.strategy())
         self.evaluation = e
-        figures = [plots.memory_bar(e), plots.time_breakdown(e)]
-        return deployment_readings(e), figures
+        self.plan = _search(model, hardware, workload, self.value("front_gpus"))
+        readings = deployment_readings(e) + front_readings(self.plan, e)
+        figures = [plots.memory_bar(e), plots.time_breakdown(e), plots.pareto(self.plan, e)]
+        return readings, figures
+
+
+_SEARCHES: dict = {}
+
+
+def _search(model: Model, hardware: Hardware, workload: Workload, max_gpus: int):
+    """The searched space for the explorer's inputs; degrees do not change it, so it is kept."""
+    from moekit.search import search
+
+    key = (repr(model), repr(hardware), repr(workload), max_gpus)
+    if key not in _SEARCHES:
+        if len(_SEARCHES) > 8:
+            _SEARCHES.clear()
+        _SEARCHES[key] = search(model, hardware, workload, Targets(max_gpus=max_gpus))
+    return _SEARCHES[key]
+
+
+def dominating(plan, e: Evaluation) -> int:
+    """How many strategies that fit memory beat `e` on TTFT, decode tokens/s per GPU and GPUs."""
+    t = plan.table[plan.table.memory_ratio <= 1]
+    ttft, tps, gpus = e["ttft_s"], e["decode_tokens_per_s_per_gpu"], e["gpus"]
+    no_worse = (t.ttft_s <= ttft) & (t.decode_tokens_per_s_per_gpu >= tps) & (t.gpus <= gpus)
+    better = (t.ttft_s < ttft) | (t.decode_tokens_per_s_per_gpu > tps) | (t.gpus < gpus)
+    return int((no_worse & better).sum())
+
+
+def front_readings(plan, e: Evaluation) -> list[Reading]:
+    """Where the current strategy stands against the searched space."""
+    from moekit.search import label_of
+
+    best = plan.best
+    beaten = dominating(plan, e)
+    return [
+        Reading("pareto", "on the Pareto front", "yes" if beaten == 0 else f"no ({beaten} dominate it)"),
+        Reading("best_decode_label", "best decode throughput per GPU (searched)",
+                label_of(best) if best is not None else "none fits"),
+        Reading("best_decode_tps_gpu", "its decode throughput per GPU",
+                best["decode_tokens_per_s_per_gpu"] if best is not None else float("nan"), "tokens/s"),
+    ]
 
 
 def deployment_readings(e: Evaluation) -> list[Reading]:

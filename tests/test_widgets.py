@@ -91,7 +91,7 @@ def test_explorer_builds_its_figures():
 def test_intensity_panel_matches_explain_and_turns_compute_bound_with_batch():
     panel = widgets.IntensityPanel(show_plots=False)
     model, hw = load_model("mixtral-8x7b"), load_hardware("h100-sxm")
-    found = explain.expert_gemm_intensity(model, hw, Workload(batch=64, prompt_len=1024,
+    found = explain.expert_gemm_intensity(model, hw, Workload(batch=64, prompt_len=2048,
                                                               output_len=256))
     assert panel.displayed("intensity") == widgets.format_value(found.value)
     assert panel.displayed("bound") == "memory"
@@ -137,3 +137,13 @@ def test_format_value():
     assert widgets.format_value(7.4171) == "7.417"
     assert widgets.format_value(float("nan")) == "n/a"
     assert widgets.format_value(np.float64(2e-5)) == "2e-05"
+
+
+def test_panel_figures_are_png_outputs_of_the_output_widget():
+    panel = widgets.ExpertsHitPanel(show_plots=True)
+    (output,) = panel.figures.outputs
+    assert output["output_type"] == "display_data"
+    assert output["data"]["image/png"].startswith("iVBOR")  # base64 of the PNG signature
+    assert output["data"]["text/plain"] == "<Figure: Expected distinct experts read>"
+    panel.controls["batch"].value = 64
+    assert len(panel.figures.outputs) == 1
