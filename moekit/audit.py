@@ -136,9 +136,9 @@ class _Auditor:
         tol = claim.tolerance if claim.tolerance is not None else self.tolerance
         if within(claim.si_value, value_si, tol):
             return True
-        # a printed value is good to half a unit of its last digit
+        # a value printed with decimals is good to half a unit of its last digit
         value = from_si(value_si, claim.unit, claim.id)
-        return abs(claim.value - value) <= 0.5 * 10.0**-claim.decimals
+        return claim.decimals > 0 and abs(claim.value - value) <= 0.5 * 10.0**-claim.decimals
 
     def findings(self, claim: Claim) -> list[Finding]:
         out = []

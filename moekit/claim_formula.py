@@ -82,6 +82,8 @@ def evaluate_formula(expr: sp.Expr, values: Mapping[str, float], where: str) -> 
     if unknown:
         raise SpecError(where, f"formula uses unknown name(s) {', '.join(unknown)}")
     number = expr.xreplace({sp.Symbol(n): sp.Float(values[n]) for n in names_in(expr)})
+    if number.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise SpecError(where, "formula has no finite value (a division by zero?)")
     try:
         result = float(number)
     except TypeError:

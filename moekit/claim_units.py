@@ -12,7 +12,8 @@ from moekit.units import UNITS
 #: counted things: the unit is a noun, the SI value is the count
 COUNT_NOUNS = (
     "GPUs", "GPU", "layers", "experts", "expert shards", "sequences", "parts", "modules",
-    "stages", "heads", "tokens", "operations", "steps", "params", "parameters", "",
+    "stages", "heads", "tokens", "operations", "steps", "params", "parameters", "nodes",
+    "dimensions", "",
 )
 #: unit -> (kind, factor to SI) for what units.py does not cover
 _EXTRA = {

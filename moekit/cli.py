@@ -21,7 +21,7 @@ from moekit.specs import Strategy, Workload
 from moekit.units import format_bytes
 
 #: modules that add their own subcommands
-COMMAND_MODULES = ["moekit.cli", "moekit.plan_cli"]
+COMMAND_MODULES = ["moekit.cli", "moekit.plan_cli", "moekit.audit_cli"]
 
 
 def add_deployment_arguments(parser: argparse.ArgumentParser, strategy: bool = True,
