@@ -166,3 +166,14 @@ def test_sharding_experts_with_etp_costs_a_dispatch():
     expected = message * 7 / 8 / 400e9 + 7 * SEED_GPU.intra_node_latency
     assert r["prefill_ep_alltoall_time_s"] == pytest.approx(expected)
     assert evaluate(SEED, SEED_GPU, w, Strategy(dp=8))["prefill_ep_alltoall_time_s"] == 0
+
+
+def test_comm_fraction_is_the_collectives_share_of_the_ops_table():
+    mixtral = moekit.load_model("mixtral-8x7b")
+    r = evaluate(mixtral, H100, Workload(batch=64, prompt_len=2048), Strategy(tp=8, pp=2, ep=2, dp=1))
+    ops = r.ops
+    for phase in ("prefill", "decode"):
+        part = ops[ops.phase == phase]
+        comm = part[part.bound == "communication"].time_s.sum()
+        assert r[f"{phase}_comm_fraction"] == pytest.approx(comm / part.time_s.sum())
+        assert part.time_s.sum() == pytest.approx(r[f"{phase}_stage_time_s"])

@@ -10,6 +10,7 @@ from moekit.formulas.core import formula
 from moekit.formulas.parallel import (
     attention_width,
     dense_layers_per_stage,
+    kv_elements_per_token,
     kv_elements_per_token_per_gpu,
     layers_per_stage,
     moe_layers_per_stage,
@@ -26,6 +27,7 @@ from moekit.formulas.parameters import (
 )
 from moekit.formulas.symbols import (
     E,
+    L,
     O,
     S,
     b_a,
@@ -72,6 +74,8 @@ weights_gpu = formula(
     attn_weights_gpu + expert_weights_gpu + shared_weights_gpu + dense_weights_gpu
     + embed_weights_gpu, latex="M_{w}")
 
+formula("kv_cache_bytes_per_token", "B", "KV cache of one token over all layers (whole model)",
+        L * kv_elements_per_token * b_kv, latex="m_{kv}")
 kv_cache_gpu = formula(
     "kv_cache_bytes_per_gpu", "B",
     "KV cache of the rank's sequences at full length S + O, all micro-batches, its stage's layers",

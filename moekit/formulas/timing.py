@@ -133,10 +133,16 @@ t_moe_layer = formula(
 t_dense_layer = formula(
     "dense_layer_time_s", "s", "one dense layer on the busiest GPU",
     t_proj + t_core + t_dense + comm_share * 2 * t_tp_ar, latex="t_{L,dense}")
+stage_comm = formula(
+    "stage_comm_time_s", "s", "collectives on the busiest stage's critical path (after overlap)",
+    comm_share * (2 * (moe_layers_per_stage + dense_layers_per_stage) * t_tp_ar
+                  + 2 * moe_layers_per_stage * t_ep_a2a + t_pp), latex="t_{stage}^{comm}")
 t_stage = formula(
     "stage_time_s", "s", "one micro-batch through the busiest pipeline stage",
     moe_layers_per_stage * t_moe_layer + dense_layers_per_stage * t_dense_layer + t_head
     + comm_share * t_pp, latex="t_{stage}")
+formula("comm_fraction", "1", "share of the stage time spent in collectives",
+        stage_comm / t_stage, latex="f_{comm}")
 
 t_stage_prefill = sp.Symbol("prefill_stage_time_s", nonnegative=True, real=True)
 t_stage_decode = sp.Symbol("decode_stage_time_s", nonnegative=True, real=True)
@@ -155,3 +161,7 @@ decode_tps = formula("decode_tokens_per_s_per_gpu", "1/s", "generated tokens per
                      B / (tpot * gpus), latex="X_{decode}")
 pipeline_bubble = formula("pipeline_bubble", "1", "idle share of a filled pipeline",
                           (pp - 1) / (m + pp - 1), latex="b_{pp}")
+formula("ttft_flops_utilization", "1",
+        "achieved share of peak FLOP/s over the prefill: step FLOPs / (G x P x TTFT)",
+        sp.Symbol("prefill_step_flops_total", nonnegative=True, real=True) / (gpus * peak * ttft),
+        latex="MFU_{prefill}")
