@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from moekit.errors import MoekitError
+from moekit.errors import MoekitError, SpecError
 from moekit.evaluate import evaluate
 from moekit.presets import load_hardware, load_model
 from moekit.specs import Strategy, Workload
@@ -126,6 +126,34 @@ def _unit_inputs() -> dict:
             **strategy_inputs(Strategy())}
 
 
+def _run_formulas(args) -> None:
+    from moekit.explain import formula_latex
+    from moekit.formulas import REGISTRY, expanded
+
+    names = args.names or list(REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise SpecError("formulas", f"unknown formula(s) {', '.join(unknown)}; "
+                        "`moekit formulas` lists them all")
+    rows = []
+    for name in names:
+        f = REGISTRY[name]
+        row = {"name": name, "unit": f.unit, "meaning": f.doc}
+        if args.latex:
+            row["latex"] = formula_latex(name, args.attention)
+        if args.expand:
+            row["expanded"] = str(expanded(name, args.attention))
+        rows.append(row)
+    if args.format == "json":
+        print_json(rows)
+        return
+    for row in rows:
+        print(f"{row['name']} [{row['unit']}]: {row['meaning']}")
+        for key in ("latex", "expanded"):
+            if key in row:
+                print(f"    {row[key]}")
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="what one deployment costs")
     add_deployment_arguments(p)
@@ -134,6 +162,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--format", default="table", choices=["table", "json"])
     p.set_defaults(func=_run_params)
+    p = subparsers.add_parser("formulas", help="list the cost model's formulas (with LaTeX)")
+    p.add_argument("names", nargs="*", help="formula names (default: all)")
+    p.add_argument("--latex", action="store_true", help="show each formula as LaTeX")
+    p.add_argument("--expand", action="store_true", help="also write it in input symbols only")
+    p.add_argument("--attention", default="gqa", choices=["gqa", "mla"],
+                   help="which attention variant to show")
+    p.add_argument("--format", default="table", choices=["table", "json"])
+    p.set_defaults(func=_run_formulas)
 
 
 def build_parser() -> argparse.ArgumentParser:

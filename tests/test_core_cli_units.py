@@ -72,3 +72,19 @@ def test_format_bytes_states_both_units():
 def test_bad_quantities(text, match):
     with pytest.raises(SpecError, match=match):
         parse_quantity(text, "bytes", "field")
+
+
+def test_formulas_lists_every_formula_and_shows_latex(capsys):
+    from moekit.formulas import REGISTRY
+
+    rows = run_json(capsys, "formulas", "--format", "json")
+    assert [r["name"] for r in rows] == list(REGISTRY)
+    (row,) = run_json(capsys, "formulas", "expert_flops_per_token", "--latex", "--format", "json")
+    assert row["unit"] == "FLOP"
+    lhs, rhs = row["latex"].split(" = ")
+    assert "F_{experts}" in lhs and rhs == r"2 \cdot P_{e} \cdot k"
+
+
+def test_formulas_rejects_unknown_names(capsys):
+    assert main(["formulas", "ttft"]) == 2
+    assert "unknown formula(s) ttft" in capsys.readouterr().err
