@@ -6,6 +6,7 @@ Nothing here restates an equation: every number comes from the registry's formul
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,3 +280,50 @@ def best_strategies(models: dict, gpus: dict, workload: Workload, targets,
                              decode_tokens_per_s_per_gpu=row["decode_tokens_per_s_per_gpu"],
                              candidates=len(plan.table)))
     return pd.DataFrame(rows)
+
+
+def scenario_table(scenario) -> pd.DataFrame:
+    """A scenario as stated: model, GPU, workload, strategy (both readings) and targets."""
+    s, m, w = scenario, scenario.model, scenario.workload
+    rows = [("document", s.source), ("title", s.title), ("model", m.name),
+            ("layers / d_model / heads", f"{m.num_layers} / {m.d_model} / {m.num_heads} ({m.attention})"),
+            ("experts / top-k / expert ffn", f"{m.num_experts} / {m.top_k} / {m.expert_ffn_dim}"),
+            ("GPU", f"{s.hardware.name}: {s.hardware.memory_bytes / 1e9:g} GB, MFU {s.hardware.mfu:g}, "
+                    f"HBM util {s.hardware.hbm_utilization:g}"),
+            ("workload", f"batch {w.batch}, prompt {w.prompt_len}, output {w.output_len}, "
+                         f"weights {w.weight_dtype}, KV {w.kv_dtype}")]
+    if s.strategy is not None:
+        rows.append(("strategy", f"{s.strategy.notation or s.strategy.label} read as "
+                                 f"{s.strategy.convention}: {s.strategy.label} ({s.strategy.gpus} GPUs)"))
+    targets = {k: v for k, v in dataclasses.asdict(s.targets).items() if v not in (None, 0, 0.0)}
+    rows.append(("targets", ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in targets.items())))
+    rows += [(f"missing: {n.name}", n.text) for n in s.missing]
+    rows += [(f"assumed: {n.name}", n.text) for n in s.assumptions]
+    return pd.DataFrame(rows, columns=["item", "value"]).set_index("item")
+
+
+def audit_table(document_audit) -> pd.DataFrame:
+    """One row per claim: claimed and recomputed value, ratio, verdict and its explanation."""
+    from moekit.audit import fmt
+
+    rows = []
+    for v in document_audit.verdicts:
+        c = v.claim
+        rows.append(dict(id=c.id, quantity=c.quantity, claimed=f"{fmt(c.value)} {c.unit}",
+                         recomputed=f"{fmt(v.recomputed_value)} {c.unit}" if v.recomputed_si else "n/a",
+                         ratio=fmt(v.ratio), verdict=v.verdict, explanation=v.explanation,
+                         reproduced_by="; ".join(v.reproduced_by)))
+    return pd.DataFrame(rows).set_index("id")
+
+
+def size_check(scenario, evaluation) -> pd.DataFrame:
+    """The model size a document states against the size its stated architecture implies."""
+    stated = scenario.stated.get("model_params")
+    total, active = evaluation["total_params"], evaluation["active_params"]
+    rows = [("stated size", f"{stated / 1e9:g} B" if stated else "not stated"),
+            ("architecture implies (total)", f"{total / 1e9:.4g} B"),
+            ("architecture implies (active per token)", f"{active / 1e9:.4g} B")]
+    if stated:
+        rows.append(("stated / implied", f"{stated / total:.3g}x"))
+    return pd.DataFrame(rows, columns=["quantity", "parameters"]).set_index("quantity")

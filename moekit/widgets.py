@@ -314,6 +314,11 @@ class TPAllReducePanel(Panel):
         return readings, [fig]
 
 
+def _with(options: list, value) -> list:
+    """The options with `value` among them (a document's degree may lie outside the usual ones)."""
+    return sorted(set(options) | {value})
+
+
 # --- strategy explorer ---------------------------------------------------------------------
 
 DEGREE_OPTIONS = {
@@ -333,9 +338,9 @@ class StrategyExplorer(Panel):
 
     def __init__(self, model: str = "mixtral-8x7b", hardware: str = "h100-sxm",
                  strategy: str = "DP4-TP2-EP8", batch: int = 64, prompt_len: int = 2048,
-                 output_len: int = 256, show_plots: bool = True):
+                 output_len: int = 256, show_plots: bool = True, extra: dict | None = None):
         s = Strategy.parse(strategy, "folded")
-        hw = _hardware(hardware)
+        extra = {"mfu": _hardware(hardware).mfu, "dtype": "bf16", "kv_dtype": "bf16", **(extra or {})}
         controls = {
             "model": _dropdown("model", available("models"), model),
             "config": W.Text(description="or config.json", placeholder="path to config.json or YAML",
@@ -343,15 +348,19 @@ class StrategyExplorer(Panel):
             "hardware": _dropdown("GPU", available("hardware"), hardware),
         }
         for name, options in DEGREE_OPTIONS.items():
-            controls[name] = _dropdown(name, options, getattr(s, name))
+            controls[name] = _dropdown(name, _with(options, getattr(s, name)), getattr(s, name))
         controls.update({
-            "batch": _dropdown("batch", POWERS_OF_TWO, batch),
-            "prompt_len": _dropdown("prompt", [128, 512, 1024, 2048, 4096, 8192, 32768], prompt_len),
-            "output_len": _dropdown("output", [1, 128, 256, 512, 1024, 2048], output_len),
-            "dtype": _dropdown("weights", DTYPES, "bf16"),
-            "kv_dtype": _dropdown("KV cache", DTYPES, "bf16"),
-            "mfu": _mfu_slider(hw.mfu),
-            "front_gpus": _dropdown("Pareto front up to GPUs", [8, 16, 32, 64, 128, 256], 64),
+            "batch": _dropdown("batch", _with(POWERS_OF_TWO, batch), batch),
+            "prompt_len": _dropdown("prompt", _with([128, 512, 1024, 2048, 4096, 8192, 32768],
+                                                    prompt_len), prompt_len),
+            "output_len": _dropdown("output", _with([1, 128, 256, 512, 1024, 2048], output_len),
+                                    output_len),
+            "dtype": _dropdown("weights", DTYPES, extra["dtype"]),
+            "kv_dtype": _dropdown("KV cache", DTYPES, extra["kv_dtype"]),
+            "mfu": _mfu_slider(extra["mfu"]),
+            "front_gpus": _dropdown("Pareto front up to GPUs",
+                                    _with([8, 16, 32, 64, 128, 256], extra.get("front_gpus", 64)),
+                                    extra.get("front_gpus", 64)),
         })
         self.evaluation: Evaluation | None = None
         self.plan = None
@@ -442,3 +451,32 @@ def deployment_readings(e: Evaluation) -> list[Reading]:
         Reading("bubble", "pipeline bubble", v["pipeline_bubble"], ""),
         Reading("imbalance", "decode expert imbalance", v["decode_expert_imbalance"], ""),
     ]
+
+
+class ScenarioPanel(StrategyExplorer):
+    """A document's deployment with its knobs: degrees, batch, lengths, precision, MFU.
+
+    Starts at the scenario's stated values (its strategy folded); the model and GPU are the
+    scenario's own, with their stated overrides.
+    """
+
+    def __init__(self, scenario, show_plots: bool = True):
+        self.scenario = scenario
+        self.title = f"{scenario.name}: move the document's knobs"
+        s, w = scenario.strategy or Strategy(), scenario.workload
+        super().__init__(strategy=s.label, batch=w.batch, prompt_len=w.prompt_len,
+                         output_len=w.output_len, show_plots=show_plots,
+                         extra={"mfu": scenario.hardware.mfu, "dtype": w.weight_dtype,
+                                "kv_dtype": w.kv_dtype, "front_gpus": max(64, s.gpus)})
+
+    def model(self) -> Model:
+        return self.scenario.model
+
+    def hardware(self) -> Hardware:
+        return dataclasses.replace(self.scenario.hardware, mfu=self.value("mfu"))
+
+    def workload(self) -> Workload:
+        return dataclasses.replace(
+            self.scenario.workload, batch=self.value("batch"), prompt_len=self.value("prompt_len"),
+            output_len=self.value("output_len"), decode_context=0, weight_dtype=self.value("dtype"),
+            kv_dtype=self.value("kv_dtype"), activation_dtype="", compute_dtype="")

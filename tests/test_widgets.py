@@ -147,3 +147,32 @@ def test_panel_figures_are_png_outputs_of_the_output_widget():
     assert output["data"]["text/plain"] == "<Figure: Expected distinct experts read>"
     panel.controls["batch"].value = 64
     assert len(panel.figures.outputs) == 1
+
+
+def test_scenario_panel_starts_at_the_documents_values_and_follows_its_knobs():
+    from moekit.scenario import load_scenario
+
+    scenario = load_scenario("seed000_30b_ep64_tp8_pp2_dp2")
+    panel = widgets.ScenarioPanel(scenario, show_plots=False)
+    doc = evaluate(scenario.model, scenario.hardware, scenario.workload, scenario.strategy)
+    assert panel.displayed("gpus") == "2,048"
+    assert panel.displayed("tpot_ms") == widgets.format_value(doc["tpot_s"] * 1e3)
+    panel.controls["mfu"].value = 0.3
+    hw = dataclasses.replace(scenario.hardware, mfu=0.3)
+    e = evaluate(scenario.model, hw, scenario.workload, scenario.strategy)
+    assert panel.displayed("ttft_ms") == widgets.format_value(e["ttft_s"] * 1e3)
+
+
+def test_audit_and_size_tables_show_every_claim_and_the_stated_size():
+    from moekit.audit import audit
+    from moekit.scenario import load_scenario
+
+    scenario = load_scenario("seed000_30b_ep64_tp8_pp2_dp2")
+    report = audit(scenario)
+    table = explain.audit_table(report)
+    assert list(table.index) == [c.id for c in scenario.claims]
+    assert set(table.verdict) <= {"ok", "arithmetic_error", "model_error", "inconsistent",
+                                  "infeasible", "unverifiable"}
+    doc = evaluate(scenario.model, scenario.hardware, scenario.workload, scenario.strategy)
+    sizes = explain.size_check(scenario, doc)
+    assert sizes.loc["stated size", "parameters"] == "30 B"
