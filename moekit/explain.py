@@ -19,18 +19,8 @@ from moekit.specs import Hardware, Model, Strategy, Workload
 
 
 def _printed_names() -> dict[str, str]:
-    """name -> LaTeX; formulas that share a LaTeX name print their code name instead."""
-    names = {n: s.latex for n, s in SYMBOLS.items()}
-    latex = [f.latex for f in REGISTRY.values()] + list(names.values())
-    for f in REGISTRY.values():
-        text = f.latex
-        if latex.count(text) > 1:
-            suffix = {"_per_token": "tok", "_per_gpu": "GPU"}
-            tag = next((t for end, t in suffix.items() if f.name.endswith(end)), "")
-            text = f"{{{text}}}^{{{tag}}}" if tag and tag not in text else \
-                r"\mathrm{" + f.name.replace("_", r"\_") + "}"
-        names[f.name] = text
-    return names
+    """name -> LaTeX of every input symbol and formula (the registry keeps them unique)."""
+    return {**{n: s.latex for n, s in SYMBOLS.items()}, **{n: f.latex for n, f in REGISTRY.items()}}
 
 
 PRINTED = _printed_names()

@@ -136,3 +136,8 @@ def test_every_formula_is_finite_for_a_dense_model():
     bad = [n for n, v in r.values.items() if not math.isfinite(v)]
     assert not bad
     assert r["total_params"] == pytest.approx(6.74e9, rel=0.01)  # Llama-2-7B: 6.74 B
+
+
+def test_latex_names_are_unique():
+    names = [f.latex for f in REGISTRY.values()] + [s.latex for s in SYMBOLS.values()]
+    assert len(names) == len(set(names))

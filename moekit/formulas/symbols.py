@@ -30,7 +30,7 @@ peak = symbol("peak_flops", "P", "dense peak of one GPU in the compute precision
 mfu = symbol("mfu", r"\eta_{c}", "achieved fraction of peak FLOP/s (model FLOPs utilisation)", "1")
 bw_hbm = symbol("hbm_bandwidth", "W", "HBM bandwidth of one GPU", "B/s")
 util_hbm = symbol("hbm_utilization", r"\eta_{m}", "achieved fraction of HBM bandwidth", "1")
-mem = symbol("memory_bytes", "M_{GPU}", "memory of one GPU", "B")
+mem = symbol("memory_bytes", "M_{cap}", "memory of one GPU", "B")
 gpn = symbol("gpus_per_node", "g", "GPUs in one node (NVLink domain)", "1")
 bw_intra = symbol("intra_node_bandwidth", r"\beta_{intra}", "NVLink bandwidth per GPU per direction",
                   "B/s")

@@ -84,9 +84,9 @@ def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1):
     below bandwidth: (D + D_1/2) / (W eta_m). Both terms vanish for uncalibrated GPUs (0).
     """
     f = formula(f"{name}_flops_per_gpu", "FLOP", f"{doc}: FLOPs on one GPU", flops,
-                latex=f"F_{{{latex}}}")
+                latex=f"F^{{GPU}}_{{{latex}}}")
     b = formula(f"{name}_bytes_per_gpu", "B", f"{doc}: HBM bytes moved on one GPU", bytes_,
-                latex=f"D_{{{latex}}}")
+                latex=f"D^{{GPU}}_{{{latex}}}")
     r = formula(f"{name}_gemm_rows", "1", f"{doc}: rows (tokens) of its matrix products", rows,
                 latex=f"r_{{{latex}}}")
     tc = formula(f"{name}_compute_time_s", "s", f"{doc}: FLOPs at achieved FLOP/s",
