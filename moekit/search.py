@@ -22,7 +22,14 @@ from moekit.evaluate import (
     strategy_dict,
     workload_inputs,
 )
-from moekit.space import DEGREES, SpaceLimits, enumerate_space, product_notation, violations
+from moekit.space import (
+    DEGREES,
+    SpaceLimits,
+    derived_columns,
+    enumerate_space,
+    product_notation,
+    violations,
+)
 from moekit.specs import Hardware, Model, Strategy, Targets, Workload
 
 
@@ -359,7 +366,8 @@ def search(model: Model, hardware: Hardware, workload: Workload, targets: Target
         doc_row = pd.DataFrame([doc])
         doc_row["source"] = "document"
         # the same derived columns as the space, for a strategy that may lie outside it
-        space = pd.concat([space, _derive(doc_row, model, hardware, workload)], ignore_index=True)
+        doc_row = derived_columns(doc_row, model.num_layers, workload.batch, hardware.gpus_per_node)
+        space = pd.concat([space, doc_row], ignore_index=True)
     table = _evaluate_candidates(model, hardware, workload, space)
     constraints = constraints_for(targets, hardware)
     table = _check(table, constraints)
@@ -394,22 +402,6 @@ def search(model: Model, hardware: Hardware, workload: Workload, targets: Target
         doc_row["convention"] = document.convention
         plan.document = doc_row
     return plan
-
-
-def _derive(rows: pd.DataFrame, model: Model, hardware: Hardware, workload: Workload) -> pd.DataFrame:
-    """Derived space columns for strategies given outright (the document's)."""
-    L, B, gpn = model.num_layers, workload.batch, hardware.gpus_per_node
-    rows = rows.copy()
-    rows["edp"] = rows.dp * rows.tp // (rows.ep * rows.etp)
-    rows["gpus"] = rows.dp * rows.tp * rows.pp
-    rows["nodes"] = -(-rows.gpus // gpn)
-    rows["layers_per_stage"] = -(-L // rows.pp)
-    rows["min_layers_per_stage"] = L // rows.pp
-    rows["uneven_layers"] = rows.layers_per_stage != rows.min_layers_per_stage
-    rows["seqs_per_microbatch"] = -(-B // (rows.dp * rows.microbatches))
-    rows["batch_padding"] = rows.seqs_per_microbatch * rows.dp * rows.microbatches - B
-    rows["product_form"] = (rows.etp == rows.tp) & (rows.dp % rows.ep == 0)
-    return rows
 
 
 # --- JSON ----------------------------------------------------------------------------------

@@ -111,16 +111,21 @@ def enumerate_space(model: Model, hardware: Hardware, workload: Workload,
         fits_batch &= m <= limits.max_microbatches
     t = _keep(t, fits_batch)
 
-    df = pd.DataFrame({k: t[k] for k in DEGREES})
-    L, gpn = model.num_layers, hardware.gpus_per_node
+    return derived_columns(pd.DataFrame({k: t[k] for k in DEGREES}), model.num_layers, B,
+                           hardware.gpus_per_node)
+
+
+def derived_columns(df: pd.DataFrame, layers: int, batch: int, gpus_per_node: int) -> pd.DataFrame:
+    """Add what the degrees imply: edp, GPUs, nodes, layer split, batch split, product form."""
+    df = df.copy()
     df["edp"] = df.dp * df.tp // (df.ep * df.etp)
     df["gpus"] = df.dp * df.tp * df.pp
-    df["nodes"] = -(-df.gpus // gpn)
-    df["layers_per_stage"] = -(-L // df.pp)
-    df["min_layers_per_stage"] = L // df.pp
+    df["nodes"] = -(-df.gpus // gpus_per_node)
+    df["layers_per_stage"] = -(-layers // df.pp)
+    df["min_layers_per_stage"] = layers // df.pp
     df["uneven_layers"] = df.layers_per_stage != df.min_layers_per_stage
-    df["seqs_per_microbatch"] = -(-B // (df.dp * df.microbatches))
-    df["batch_padding"] = df.seqs_per_microbatch * df.dp * df.microbatches - B
+    df["seqs_per_microbatch"] = -(-batch // (df.dp * df.microbatches))
+    df["batch_padding"] = df.seqs_per_microbatch * df.dp * df.microbatches - batch
     df["product_form"] = (df.etp == df.tp) & (df.dp % df.ep == 0)
     return df
 
