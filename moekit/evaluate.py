@@ -101,8 +101,7 @@ def hardware_inputs(hardware: Hardware, compute_dtype: str) -> dict[str, float]:
         "inter_node_bandwidth": hardware.inter_node_bandwidth,
         "inter_node_latency": hardware.inter_node_latency,
         "runtime_overhead_bytes": hardware.runtime_overhead_bytes,
-        "gemm_half_rows": hardware.gemm_half_rows, "hbm_half_bytes": hardware.hbm_half_bytes,
-        "kernel_overhead": hardware.kernel_overhead,
+        **hardware.efficiency(),
     }
 
 

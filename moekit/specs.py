@@ -193,9 +193,34 @@ class Hardware:
     gemm_half_rows: float = 0.0  # rows at which a GEMM reaches half of peak*mfu (0: flat)
     hbm_half_bytes: float = 0.0  # bytes at which a transfer reaches half bandwidth (0: flat)
     kernel_overhead: float = 0.0  # fixed seconds per op (launches)
+    # Kernel-specific efficiencies, from measurements (moekit.calibration). None: the GEMM figure
+    # above (mfu, gemm_half_rows, hbm_utilization, hbm_half_bytes) or the intra-node link.
+    attention_mfu: float | None = None
+    attention_half_rows: float | None = None
+    attention_hbm_utilization: float | None = None
+    attention_half_bytes: float | None = None
+    expert_mfu: float | None = None
+    expert_hbm_utilization: float | None = None
+    expert_dispatch_time: float = 0.0  # fixed seconds per routed-expert op (sort, gather, combine)
+    alltoall_bandwidth: float | None = None  # intra-node, bytes/s per direction
+    alltoall_latency: float | None = None
+    p2p_bandwidth: float | None = None
+    p2p_latency: float | None = None
 
     def __post_init__(self):
         where = f"hardware {self.name!r}"
+        for name in ("attention_mfu", "attention_hbm_utilization", "expert_mfu",
+                     "expert_hbm_utilization"):
+            if getattr(self, name) is not None:
+                _check_positive(where, name, getattr(self, name), upper=1.0)
+        for name in ("alltoall_bandwidth", "p2p_bandwidth"):
+            if getattr(self, name) is not None:
+                _check_positive(where, name, getattr(self, name))
+        for name in ("attention_half_rows", "attention_half_bytes", "alltoall_latency", "p2p_latency",
+                     "expert_dispatch_time"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+                raise SpecError(where, f"{name}={value!r} must be a number >= 0")
         for dtype, value in self.peak_flops.items():
             _check_dtype(where, "peak_flops key", dtype)
             _check_positive(where, f"peak_flops[{dtype}]", value)
@@ -230,7 +255,35 @@ class Hardware:
             "runtime_overhead_bytes": lambda v, w: parse_quantity(v, "bytes", w),
             "hbm_half_bytes": lambda v, w: parse_quantity(v, "bytes", w),
             "kernel_overhead": lambda v, w: parse_quantity(v, "seconds", w),
+            "attention_half_bytes": _optional("bytes"),
+            "expert_dispatch_time": lambda v, w: parse_quantity(v, "seconds", w),
+            "alltoall_bandwidth": _optional("bandwidth"),
+            "alltoall_latency": _optional("seconds"),
+            "p2p_bandwidth": _optional("bandwidth"),
+            "p2p_latency": _optional("seconds"),
         })
+
+    def efficiency(self) -> dict[str, float]:
+        """Every efficiency and link figure the formulas use, unset ones resolved to their fallback."""
+        def pick(value, fallback):
+            return fallback if value is None else value
+
+        return {
+            "mfu": self.mfu, "gemm_half_rows": self.gemm_half_rows,
+            "hbm_utilization": self.hbm_utilization, "hbm_half_bytes": self.hbm_half_bytes,
+            "kernel_overhead": self.kernel_overhead,
+            "attention_mfu": pick(self.attention_mfu, self.mfu),
+            "attention_half_rows": pick(self.attention_half_rows, self.gemm_half_rows),
+            "attention_hbm_utilization": pick(self.attention_hbm_utilization, self.hbm_utilization),
+            "attention_half_bytes": pick(self.attention_half_bytes, self.hbm_half_bytes),
+            "expert_mfu": pick(self.expert_mfu, self.mfu),
+            "expert_hbm_utilization": pick(self.expert_hbm_utilization, self.hbm_utilization),
+            "expert_dispatch_time": self.expert_dispatch_time,
+            "alltoall_bandwidth": pick(self.alltoall_bandwidth, self.intra_node_bandwidth),
+            "alltoall_latency": pick(self.alltoall_latency, self.intra_node_latency),
+            "p2p_bandwidth": pick(self.p2p_bandwidth, self.intra_node_bandwidth),
+            "p2p_latency": pick(self.p2p_latency, self.intra_node_latency),
+        }
 
 
 @dataclass(frozen=True)

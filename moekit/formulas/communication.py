@@ -1,7 +1,9 @@
 """Collectives per layer and per GPU: TP all-reduce, EP all-to-all, PP send/recv (alpha-beta).
 
 A group inside one node (NVLink domain) uses the intra-node bandwidth and latency; a group
-that spans nodes pays the inter-node ones for the traffic that leaves the node.
+that spans nodes pays the inter-node ones for the traffic that leaves the node. Inside a node,
+all-to-all and send/recv have their own alpha-beta (measured ones differ from the all-reduce's);
+the spec gives them the intra-node figures unless measured.
 """
 
 import sympy as sp
@@ -9,6 +11,8 @@ import sympy as sp
 from moekit.formulas.core import formula
 from moekit.formulas.parallel import tokens_per_rank
 from moekit.formulas.symbols import (
+    a2a_bw,
+    a2a_lat,
     b_a,
     bw_inter,
     bw_intra,
@@ -20,6 +24,8 @@ from moekit.formulas.symbols import (
     k,
     lat_inter,
     lat_intra,
+    p2p_bw,
+    p2p_lat,
     pp,
     tp,
 )
@@ -54,10 +60,10 @@ t_ep_a2a = formula(
     "one all-to-all over the ep x etp expert group (dispatch, or combine of partial outputs): "
     "(n-1)/n of the payload leaves the GPU, intra- and inter-node parts in parallel, one "
     "latency per peer; zero when experts are neither split (ep) nor sharded (etp)",
-    sp.Max(ep_message * (expert_group_local_gpus - 1) / expert_group_gpus / bw_intra,
+    sp.Max(ep_message * (expert_group_local_gpus - 1) / expert_group_gpus / a2a_bw,
            ep_message * (expert_group_gpus - expert_group_local_gpus) / expert_group_gpus / bw_inter)
     + (expert_group_gpus - 1)
-    * sp.Piecewise((lat_intra, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
+    * sp.Piecewise((a2a_lat, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
     latex="t_{A2A}")
 
 pp_message = formula("pp_message_bytes", "B",
@@ -66,6 +72,6 @@ pp_message = formula("pp_message_bytes", "B",
 t_pp = formula(
     "pp_send_time_s", "s", "one stage-to-stage send (inter-node unless the deployment fits a node)",
     sp.Piecewise((0, sp.Eq(pp, 1)),
-                 (pp_message / bw_intra + lat_intra, dp * tp * pp <= gpn),
+                 (pp_message / p2p_bw + p2p_lat, dp * tp * pp <= gpn),
                  (pp_message / bw_inter + lat_inter, True)),
     latex="t_{PP}")

@@ -45,6 +45,29 @@ bytes_half = symbol("hbm_half_bytes", r"D_{1/2}",
                     "B")
 launch = symbol("kernel_overhead", r"t_{k}", "fixed time per op (kernel launches; lower with CUDA "
                 "graphs)", "s")
+# per-op kernel efficiencies; the hardware spec falls back to the GEMM figures above when unset
+attn_mfu = symbol("attention_mfu", r"\eta_{c,attn}",
+                  "achieved fraction of peak FLOP/s in the attention kernel (scores, context)", "1")
+attn_rows_half = symbol("attention_half_rows", r"r_{1/2,attn}",
+                        "tokens at which the attention kernel reaches half its FLOP/s", "1")
+attn_util = symbol("attention_hbm_utilization", r"\eta_{m,attn}",
+                   "achieved fraction of HBM bandwidth in the attention kernel (KV reads)", "1")
+attn_bytes_half = symbol("attention_half_bytes", r"D_{1/2,attn}",
+                         "bytes at which the attention kernel reaches half its bandwidth", "B")
+exp_mfu = symbol("expert_mfu", r"\eta_{c,exp}",
+                 "achieved fraction of peak FLOP/s in the routed-expert (grouped) GEMMs", "1")
+exp_util = symbol("expert_hbm_utilization", r"\eta_{m,exp}",
+                  "achieved fraction of HBM bandwidth in the routed-expert GEMMs", "1")
+exp_fixed = symbol("expert_dispatch_time", r"t_{k,exp}",
+                   "fixed time of one routed-expert op beyond its GEMM launch (sort, gather, "
+                   "combine kernels)", "s")
+a2a_bw = symbol("alltoall_bandwidth", r"\beta_{a2a}",
+                "intra-node all-to-all bandwidth per GPU per direction", "B/s")
+a2a_lat = symbol("alltoall_latency", r"\alpha_{a2a}", "latency of one intra-node all-to-all step",
+                 "s")
+p2p_bw = symbol("p2p_bandwidth", r"\beta_{p2p}", "intra-node send/recv bandwidth per direction",
+                "B/s")
+p2p_lat = symbol("p2p_latency", r"\alpha_{p2p}", "latency of one intra-node send/recv", "s")
 overhead = symbol("runtime_overhead_bytes", "M_{rt}", "runtime reserve: CUDA context, framework, "
                   "NCCL buffers", "B")
 

@@ -36,6 +36,10 @@ from moekit.formulas.symbols import (
     O,
     S,
     V,
+    attn_bytes_half,
+    attn_mfu,
+    attn_rows_half,
+    attn_util,
     b_a,
     b_kv,
     b_w,
@@ -44,6 +48,9 @@ from moekit.formulas.symbols import (
     d,
     ep,
     etp,
+    exp_fixed,
+    exp_mfu,
+    exp_util,
     f_d,
     f_e,
     f_s,
@@ -73,16 +80,19 @@ imbalance = formula(
     "expert_imbalance", "1", "busiest/mean expert-GPU load used: the stated one, else expected",
     sp.Piecewise((imb_given, imb_given >= 1), (imbalance_computed, True)), latex=r"\lambda")
 
-compute_rate = peak * mfu
-memory_rate = bw_hbm * util_hbm
+GEMM_EFFICIENCY = (mfu, rows_half, util_hbm, bytes_half)
 
 
-def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1):
+def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
+        efficiency=GEMM_EFFICIENCY, fixed=0):
     """Register FLOPs, bytes and roofline time of one op on one GPU for one layer.
 
     Small GEMMs run below peak: achieved FLOP/s = P mfu rows / (rows + r_1/2); small transfers
     below bandwidth: (D + D_1/2) / (W eta_m). Both terms vanish for uncalibrated GPUs (0).
+    `efficiency` = (eta_c, r_1/2, eta_m, D_1/2) of the op's kernels (attention and experts have
+    their own; the spec gives them the GEMM figures unless measured); `fixed` adds seconds.
     """
+    eta_c, rows_half_op, eta_m, bytes_half_op = efficiency
     f = formula(f"{name}_flops_per_gpu", "FLOP", f"{doc}: FLOPs on one GPU", flops,
                 latex=f"F^{{GPU}}_{{{latex}}}")
     b = formula(f"{name}_bytes_per_gpu", "B", f"{doc}: HBM bytes moved on one GPU", bytes_,
@@ -90,11 +100,12 @@ def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1):
     r = formula(f"{name}_gemm_rows", "1", f"{doc}: rows (tokens) of its matrix products", rows,
                 latex=f"r_{{{latex}}}")
     tc = formula(f"{name}_compute_time_s", "s", f"{doc}: FLOPs at achieved FLOP/s",
-                 f / compute_rate * (1 + rows_half / sp.Max(r, 1)), latex=f"t_{{{latex}}}^{{c}}")
+                 f / (peak * eta_c) * (1 + rows_half_op / sp.Max(r, 1)),
+                 latex=f"t_{{{latex}}}^{{c}}")
     tm = formula(f"{name}_memory_time_s", "s", f"{doc}: bytes at achieved HBM bandwidth",
-                 (b + bytes_half) / memory_rate, latex=f"t_{{{latex}}}^{{m}}")
+                 (b + bytes_half_op) / (bw_hbm * eta_m), latex=f"t_{{{latex}}}^{{m}}")
     return formula(f"{name}_time_s", "s", f"{doc}: roofline time on one GPU",
-                   sp.Max(tc, tm) + launches * launch, latex=f"t_{{{latex}}}")
+                   sp.Max(tc, tm) + launches * launch + fixed, latex=f"t_{{{latex}}}")
 
 
 T = tokens_per_rank
@@ -104,7 +115,8 @@ t_proj = _op("attention_proj", "q, k, v, o projections of one layer",
 t_core = _op("attention_core", "attention scores and context of one layer",
              T * F_attn_core / tp,
              (seqs_per_rank * kv_len + T) * kv_elements_per_token_per_gpu * b_kv
-             + T * attention_width / tp * b_a, T, "attn")
+             + T * attention_width / tp * b_a, T, "attn",
+             efficiency=(attn_mfu, attn_rows_half, attn_util, attn_bytes_half))
 t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
                T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, T / tp, "router")
 expert_tokens = T * k / tp * imbalance
@@ -112,7 +124,8 @@ t_experts = _op("experts", "routed experts of one MoE layer on the busiest exper
                 expert_tokens * F_experts / k,
                 expected_experts_hit / ep * P_expert / etp * b_w
                 + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a,
-                expert_tokens / sp.Max(expected_experts_hit / ep, 1), "experts")
+                expert_tokens / sp.Max(expected_experts_hit / ep, 1), "experts",
+                efficiency=(exp_mfu, rows_half, exp_util, bytes_half), fixed=exp_fixed)
 t_shared = _op("shared_experts", "shared experts of one MoE layer",
                T * F_shared / tp,
                P_shared / tp * b_w
