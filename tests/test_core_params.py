@@ -77,3 +77,9 @@ def test_params_cli_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"model", "total_params", "active_params"}
     assert out["total_params"] == pytest.approx(30.5e9, rel=0.01)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_config_json_gives_the_published_total_too(name):
+    counted = params(moekit.load_model(DATA_DIR / "hf_configs" / f"{name}.json"))["total_params"]
+    assert counted == pytest.approx(float(PUBLISHED[name]["total"]), rel=0.01)
