@@ -92,12 +92,20 @@ def load_model_preset(name_or_path: str | Path) -> Preset:
 
 
 def load_hardware_preset(name_or_path: str | Path) -> Preset:
-    """A GPU with its sources: a bundled preset name or a YAML file."""
+    """A GPU with its sources: a bundled preset name, a YAML file, or a calibrated variant
+    such as 'h100-sxm@calibrated' (the preset with efficiencies fitted to GPU measurements)."""
     name = str(name_or_path)
+    if "@" in name:
+        from moekit.calibration import calibrated_preset
+
+        gpu, variant = name.lower().split("@", 1)
+        return calibrated_preset(gpu, variant)
     path = _preset_path("hardware", name)
     if path is None or path.suffix == ".json":
+        from moekit.calibration import available_calibrated
+
         raise SpecError(f"hardware {name!r}", "no such preset or YAML file; presets: "
-                        + ", ".join(available("hardware")))
+                        + ", ".join(available("hardware") + available_calibrated()))
     return hardware_from_mapping(read_yaml(path), str(path))
 
 

@@ -1,0 +1,121 @@
+"""Calibration against the H100/H200 measurements (CPU only, from data/measurements/*.csv)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from moekit import calibration
+from moekit.errors import SpecError
+from moekit.evaluate import evaluate
+from moekit.presets import load_hardware, load_hardware_preset, load_model
+from moekit.specs import Model, Strategy, Workload
+
+GPUS = tuple(calibration.DEVICE_KINDS)
+
+
+def test_fits_are_deterministic():
+    first = calibration.fitted_parameters("h200", "graph")
+    calibration.fitted_parameters.cache_clear()
+    assert calibration.fitted_parameters("h200", "graph") == first
+
+
+@pytest.mark.parametrize("mode", ["graph", "eager"])
+@pytest.mark.parametrize("gpu", GPUS)
+def test_fitted_parameters_are_physical(gpu, mode):
+    p = calibration.fitted_parameters(gpu, mode)
+    for name in calibration.FRACTIONS:
+        assert 0 < p[name] <= 1, name
+    for name in ("intra_node_latency", "alltoall_latency", "p2p_latency", "kernel_overhead"):
+        assert p[name] > 0, name
+    for name in ("intra_node_bandwidth", "alltoall_bandwidth", "p2p_bandwidth"):
+        assert 100e9 < p[name] < 450e9, name  # NVLink 4: 450 GB/s per direction at most
+    assert 0.6 < p["mfu"] <= 0.85  # bf16 GEMMs reach 700-780 of 989 TFLOP/s
+    assert p["gemm_half_rows"] >= 0 and p["attention_half_bytes"] >= 0
+
+
+def test_held_out_rows_are_never_fitted():
+    gemm = calibration.measurements("gemm")
+    assert gemm.loc[gemm["m_tokens"] == 3 * 2**10, "held_out"].all()
+    assert not gemm.loc[(gemm["m_tokens"] == 2**10) & (gemm["dtype"] == "bf16"), "held_out"].any()
+    assert calibration.measurements("moe_layer")["held_out"].all()
+    assert calibration.measurements("nccl").query("msg_bytes == 12288")["held_out"].all()
+
+
+def _table(mode="graph"):
+    t = calibration.accuracy_table(mode)
+    return {(r.gpu, r.family): r.mape_calibrated_pct for r in t.itertuples()}
+
+
+def test_calibration_meets_the_targets_on_held_out_gemm_ffn_and_collectives():
+    errors = _table()
+    for gpu in GPUS:
+        assert errors[(gpu, "gemm")] <= 10
+        assert errors[(gpu, "moe_ffn")] <= 10
+    for family in ("all_reduce", "all_to_all", "send_recv"):
+        assert errors[("h200", family)] <= 10
+
+
+def test_calibration_beats_the_plain_presets_on_every_family():
+    t = calibration.accuracy_table("graph")
+    assert (t["mape_calibrated_pct"] < t["mape_plain_pct"]).all()
+
+
+def test_honest_misses_are_pinned():
+    # These miss their targets (README, "Calibration against H100/H200 measurements"):
+    # - torch SDPA flash decode has no split-KV, so small batches use few SMs, and from batch 16-32
+    #   it stays at about 2.4 TB/s on both GPUs: one bandwidth figure cannot follow it (H200 worst);
+    # - flash prefill efficiency depends on sequence length and head_dim, not on tokens alone;
+    # - fp8 GEMMs reach a lower share of their peak than bf16 (one mfu serves both);
+    # - the layer: one expert_mfu averages grouped GEMMs that reach 0.30 (seed) to 0.54 (Mixtral)
+    #   of peak, and norms, softmax/top-k and residual kernels (~70 us a layer) are not modelled.
+    errors = _table()
+    pinned = {("h100-sxm", "attention decode"): 11.4, ("h200", "attention decode"): 22.3,
+              ("h100-sxm", "attention prefill"): 11.4, ("h200", "attention prefill"): 12.0,
+              ("h100-sxm", "gemm_fp8"): 10.1, ("h200", "gemm_fp8"): 11.6,
+              ("h100-sxm", "moe_layer decode"): 16.3, ("h200", "moe_layer decode"): 19.0,
+              ("h100-sxm", "moe_layer prefill"): 33.0, ("h200", "moe_layer prefill"): 32.2}
+    for key, figure in pinned.items():
+        assert errors[key] == pytest.approx(figure, abs=0.1), key
+
+
+def test_calibrated_preset_loads_and_changes_predictions():
+    model = load_model("mixtral-8x7b")
+    work = Workload(batch=16, prompt_len=1024, output_len=64)
+    plain = evaluate(model, load_hardware("h100-sxm"), work, Strategy(tp=2))
+    calibrated_hw = load_hardware("h100-sxm@calibrated")
+    calibrated = evaluate(model, calibrated_hw, work, Strategy(tp=2))
+    assert calibrated_hw.name == "h100-sxm@calibrated"
+    assert calibrated["tpot_s"] != plain["tpot_s"] and calibrated["ttft_s"] != plain["ttft_s"]
+    assert load_hardware("h100-sxm@calibrated") is calibrated_hw  # cached
+    assert dataclasses.replace(calibrated_hw, name="x").peak_flops == load_hardware("h100-sxm").peak_flops
+
+
+def test_calibrated_preset_says_which_numbers_are_measured():
+    preset = load_hardware_preset("h200@calibrated")
+    assert preset.source["mfu"].startswith("measured")
+    assert "mfu" not in preset.assumed
+    assert preset.source["hbm_bandwidth"] == load_hardware_preset("h200").source["hbm_bandwidth"]
+    assert "H200" in load_hardware_preset("h100-sxm@calibrated").assumed["intra_node_bandwidth"]
+
+
+def test_eager_variant_has_larger_launch_overhead():
+    assert (load_hardware("h200@calibrated-eager").kernel_overhead
+            > 2 * load_hardware("h200@calibrated").kernel_overhead)
+
+
+@pytest.mark.parametrize("name", ["h200@fast", "a100-80gb@calibrated"])
+def test_unknown_variant_lists_the_available_ones(name):
+    with pytest.raises(SpecError, match="h100-sxm@calibrated, h100-sxm@calibrated-eager, h200@calibrated"):
+        load_hardware(name)
+
+
+def test_predictions_go_through_the_registry_formulas():
+    c = calibration.case("gemm", "h100-sxm")
+    hw = load_hardware("h100-sxm")
+    row = int(np.argmax(c.rows["m_tokens"].to_numpy() == 4096))
+    r = c.rows.iloc[row]
+    gemm = Model(name="g", num_layers=1, d_model=int(r.k), vocab_size=int(r.n), num_heads=1,
+                 dense_ffn_dim=1)
+    e = evaluate(gemm, hw, Workload(batch=4096, prompt_len=1), Strategy())
+    assert calibration.predict(c, hw)[row] == pytest.approx(e["lm_head_time_s"])
