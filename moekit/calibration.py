@@ -42,30 +42,35 @@ DEVICE_KINDS = {"h100-sxm": "nvidia-h100-x1", "h200": "nvidia-h200-x2"}
 NCCL_DEVICE_KIND = "nvidia-h200-x2"
 #: preset variant -> timing mode of the rows it is fitted to
 VARIANTS = {"calibrated": "graph", "calibrated-eager": "eager"}
-FAMILIES = ("gemm", "gemm_fp8", "moe_ffn", "attention", "all_reduce", "all_to_all", "send_recv",
-            "moe_layer")
+FAMILIES = ("gemm", "gemm_fp8", "elementwise", "moe_ffn", "attention", "all_reduce", "all_to_all",
+            "send_recv", "moe_layer")
 TARGETS = {"moe_layer": 0.15}  # median absolute error on held-out rows; 0.10 for every op family
 DEFAULT_TARGET = 0.10
 
 #: parameters each stage fits (fractions stay in (0, 1], the others > 0)
 STAGES = {
     "gemm": ("mfu", "gemm_half_rows", "hbm_utilization", "kernel_overhead"),
+    "elementwise": ("elementwise_hbm_utilization", "elementwise_kernel_time"),
+    "gemm_fp8_peak": ("fp8_mfu",),
     "attention": ("attention_mfu", "attention_half_rows", "attention_hbm_utilization",
-                  "attention_half_bytes"),
-    "moe_ffn": ("expert_mfu", "expert_hbm_utilization", "expert_dispatch_time"),
+                  "attention_half_bytes", "attention_one_wave_hbm_utilization"),
+    "moe_ffn": ("expert_mfu", "expert_hbm_utilization", "expert_dispatch_time", "expert_half_rows"),
     "all_reduce": ("intra_node_bandwidth", "intra_node_latency"),
     "all_to_all": ("alltoall_bandwidth", "alltoall_latency"),
     "send_recv": ("p2p_bandwidth", "p2p_latency"),
 }
 FRACTIONS = {"mfu", "hbm_utilization", "attention_mfu", "attention_hbm_utilization", "expert_mfu",
-             "expert_hbm_utilization"}
+             "expert_hbm_utilization", "elementwise_hbm_utilization", "fp8_mfu",
+             "attention_one_wave_hbm_utilization"}
 #: start of every fit (neutral values, the same for every GPU)
 START = {"mfu": 0.5, "gemm_half_rows": 64.0, "hbm_utilization": 0.8, "kernel_overhead": 5e-6,
          "attention_mfu": 0.3, "attention_half_rows": 64.0, "attention_hbm_utilization": 0.8,
-         "attention_half_bytes": 1e6, "expert_mfu": 0.4, "expert_hbm_utilization": 0.7,
-         "expert_dispatch_time": 20e-6, "intra_node_bandwidth": 300e9, "intra_node_latency": 5e-6,
-         "alltoall_bandwidth": 300e9, "alltoall_latency": 5e-6, "p2p_bandwidth": 300e9,
-         "p2p_latency": 5e-6}
+         "attention_half_bytes": 1e6, "attention_one_wave_hbm_utilization": 0.8,
+         "expert_mfu": 0.4, "expert_hbm_utilization": 0.7, "expert_dispatch_time": 20e-6,
+         "expert_half_rows": 64.0, "elementwise_hbm_utilization": 0.8,
+         "elementwise_kernel_time": 2e-6, "fp8_mfu": 0.5, "intra_node_bandwidth": 300e9,
+         "intra_node_latency": 5e-6, "alltoall_bandwidth": 300e9, "alltoall_latency": 5e-6,
+         "p2p_bandwidth": 300e9, "p2p_latency": 5e-6}
 
 
 # --- measurements ------------------------------------------------------------------------
@@ -91,6 +96,9 @@ def measurements(csv: str) -> pd.DataFrame:
         held = ~_power_of_two(df["tokens"])
     elif csv == "nccl":
         held = ~_power_of_two(df["msg_bytes"])
+    elif csv == "ceilings":  # copies of 2^(2p+1) bytes are held out; the fp8 GEMM peaks are fitted
+        size = df["buffer_bytes"].fillna(0).to_numpy(dtype=np.int64)
+        held = (df["op"] == "copy").to_numpy() & (np.log2(np.maximum(size, 1)).round() % 2 == 1)
     elif csv == "attention":
         length = np.where(df["phase"] == "prefill", df["q_len"], df["kv_len"])
         held = ~_power_of_two(length) | df["batch"].isin([2, 16, 128])
@@ -128,6 +136,13 @@ class Case:
         return self.rows["time_s"].to_numpy(dtype=float)
 
 
+def _shape_ceiling_gemm(r) -> tuple:
+    model = Model(name="gemm", num_layers=1, d_model=int(r.k), vocab_size=int(r.n), num_heads=1,
+                  dense_ffn_dim=1)
+    work = Workload(batch=int(r.m), prompt_len=1, weight_dtype="fp8", activation_dtype="bf16")
+    return model, work, Strategy(), "lm_head_time_s"
+
+
 def _shape_gemm(r) -> tuple:
     model = Model(name="gemm", num_layers=1, d_model=int(r.k), vocab_size=int(r.n), num_heads=1,
                   dense_ffn_dim=1)
@@ -151,6 +166,17 @@ def _shape_attention(r) -> tuple:
     else:
         work = Workload(batch=int(r.batch), prompt_len=int(r.kv_len), decode_context=int(r.kv_len))
     return model, work, Strategy(), f"{r.phase}_attention_core_time_s"
+
+
+def _shape_copy(r) -> tuple:
+    # one elementwise kernel (see _ELEMENTWISE_COPY) reading and writing a d-wide bf16 vector
+    model = Model(name="copy", num_layers=1, d_model=int(r.buffer_bytes) // 2, vocab_size=1,
+                  num_heads=1, dense_ffn_dim=1)
+    return model, Workload(batch=1, prompt_len=1), Strategy(), "prefill_layer_elementwise_time_s"
+
+
+#: a copy is one elementwise kernel moving 2 vectors (read + write)
+_ELEMENTWISE_COPY = {"elementwise_kernels_per_layer": 1.0, "elementwise_passes_per_layer": 2.0}
 
 
 def _shape_moe_layer(r) -> tuple:
@@ -188,19 +214,24 @@ _SHAPE_KEYS = {
     "attention": ["shape_name", "phase", "batch", "q_len", "kv_len"],
     "moe_layer": ["config", "phase", "batch", "seq_len", "context_len"],
     "nccl": ["op", "msg_bytes"],
+    "ceilings": ["op", "dtype", "m", "n", "k", "buffer_bytes"],
 }
 
 
 def _family_rows(family: str, device_kind: str, mode: str) -> tuple[pd.DataFrame, object]:
     """(rows, shape function) of one family on one device kind, timed in `mode`."""
-    csv = {"gemm_fp8": "gemm", "all_reduce": "nccl", "all_to_all": "nccl",
-           "send_recv": "nccl"}.get(family, family)
+    csv = {"gemm_fp8": "gemm", "all_reduce": "nccl", "all_to_all": "nccl", "send_recv": "nccl",
+           "elementwise": "ceilings", "gemm_fp8_peak": "ceilings"}.get(family, family)
     df = measurements(csv)
     df = df[df["device_kind"] == device_kind]
     if family == "gemm":
         df = df[df["dtype"] == "bf16"]
     elif family == "gemm_fp8":
         df = df[df["dtype"].str.startswith("fp8")]
+    elif family == "elementwise":
+        df = df[df["op"] == "copy"]
+    elif family == "gemm_fp8_peak":  # tensor-wise scales, no fast accumulation, as in gemm.csv
+        df = df[(df["op"] == "gemm") & (df["dtype"] == "fp8_e4m3")]
     elif family == "moe_ffn":
         df = df[df["impl"] == "grouped_mm"]
     elif family == "attention":
@@ -209,7 +240,9 @@ def _family_rows(family: str, device_kind: str, mode: str) -> tuple[pd.DataFrame
         df = df[df["op"] == family]
     df = _timed_as(df, mode, _SHAPE_KEYS[csv])
     shape = {"gemm": _shape_gemm, "moe_ffn": _shape_moe_ffn, "attention": _shape_attention,
-             "moe_layer": _shape_moe_layer, "nccl": _shape_nccl}[csv]
+             "moe_layer": _shape_moe_layer, "nccl": _shape_nccl}.get(csv)
+    if csv == "ceilings":
+        shape = _shape_copy if family == "elementwise" else _shape_ceiling_gemm
     return df.reset_index(drop=True), shape
 
 
@@ -221,7 +254,8 @@ def case(family: str, gpu: str, mode: str = "graph") -> Case:
     records, formulas, dtypes = [], [], []
     for r in rows.itertuples(index=False):
         model, work, strategy, name = shape(r)
-        records.append({**model_inputs(model), **workload_inputs(work), **strategy_inputs(strategy)})
+        records.append({**model_inputs(model), **workload_inputs(work), **strategy_inputs(strategy),
+                        **(_ELEMENTWISE_COPY if family == "elementwise" else {})})
         formulas.append(name)
         dtypes.append(work.compute_dtype)
     table = pd.DataFrame.from_records(records)
@@ -326,7 +360,7 @@ def fitted_parameters(gpu: str, mode: str = "graph") -> dict:
     if gpu not in DEVICE_KINDS:
         raise SpecError(f"calibration of {gpu!r}", f"no measurements; calibrated GPUs: "
                         f"{', '.join(DEVICE_KINDS)}")
-    hw = load_hardware_preset(gpu).spec
+    hw = dataclasses.replace(load_hardware_preset(gpu).spec, sm_count=sm_count(gpu))
     fitted: dict = {}
     for stage, names in STAGES.items():
         found = fit_stage(case(stage, gpu, mode), hw, names)
@@ -336,6 +370,25 @@ def fitted_parameters(gpu: str, mode: str = "graph") -> dict:
 
 
 # --- calibrated presets --------------------------------------------------------------------
+
+#: the measured layer's separate elementwise kernels (benchmarks/gpu/bench_moe_layer.py), counted:
+#: each RMSNorm in fp32 is float(), pow, mean, +eps, rsqrt, mul, to(bf16), *weight = 8 kernels
+#: moving 18 bf16-vector equivalents per token (3+4+2+4+3+2); 2 residual adds (3 each); router
+#: float(), softmax, top-k, sum, divide (E-wide, bytes neglected); K and V cache writes (decode).
+TORCH_LAYER = {"elementwise_kernels_per_layer": 2 * 8 + 2 + 5 + 2,
+               "elementwise_passes_per_layer": 2 * 18 + 2 * 3}
+
+
+def sm_count(gpu: str) -> int:
+    """SMs of `gpu` as the runs' metadata recorded them (one count over every run)."""
+    import json
+
+    runs = measurements("attention").query("device_kind == @DEVICE_KINDS[@gpu]")["run_id"].unique()
+    counts = {json.loads((MEASUREMENTS / "runs" / run / "attention.meta.json").read_text())["sm_count"]
+              for run in runs}
+    if len(counts) != 1:
+        raise SpecError(f"calibration of {gpu!r}", f"runs disagree on the SM count: {sorted(counts)}")
+    return int(counts.pop())
 
 
 def _provenance(gpu: str, mode: str) -> dict:
@@ -365,13 +418,20 @@ def calibrated_preset(gpu: str, variant: str = "calibrated") -> Preset:
     mode = VARIANTS[variant]
     base = load_hardware_preset(gpu)
     fitted = fitted_parameters(gpu, mode)
-    spec = dataclasses.replace(base.spec, name=f"{gpu}@{variant}", **fitted)
-    source = {**(base.source or {}), **_provenance(gpu, mode)}
+    spec = dataclasses.replace(base.spec, name=f"{gpu}@{variant}", **fitted, **TORCH_LAYER,
+                               sm_count=sm_count(gpu))
+    source = {**(base.source or {}), **_provenance(gpu, mode),
+              "sm_count": "data/measurements/runs/*/attention.meta.json (torch device properties)"}
     assumed = {k: v for k, v in base.assumed.items() if k not in fitted}
     if gpu != "h200":
         for name in STAGES["all_reduce"] + STAGES["all_to_all"] + STAGES["send_recv"]:
             assumed[name] = ("NCCL was measured on 2 x H200 only; taken for H100 SXM, which has the "
                              "same NVLink 4 (450 GB/s per direction)")
+    for name in TORCH_LAYER:
+        assumed[name] = ("counted, not fitted: the unfused torch layer of "
+                         "benchmarks/gpu/bench_moe_layer.py (two fp32 RMSNorms of 8 kernels and 18 "
+                         "vector passes each, 2 residual adds, router softmax/top-k/renormalise, "
+                         "the decode KV write); an engine with fused norm/residual kernels has fewer")
     assumed["group_size"] = ("collectives were measured over 2 GPUs only; larger groups and "
                              "inter-node links are the alpha-beta extrapolation, not measured")
     notes = (f"{base.notes} Calibrated: efficiencies fitted to the H100/H200 measurements "

@@ -93,7 +93,7 @@ def model_inputs(model: Model) -> dict[str, float]:
 def hardware_inputs(hardware: Hardware, compute_dtype: str) -> dict[str, float]:
     """Input symbol values of a GPU computing in `compute_dtype`."""
     return {
-        "peak_flops": hardware.peak_for(compute_dtype), "mfu": hardware.mfu,
+        "peak_flops": hardware.peak_for(compute_dtype),
         "hbm_bandwidth": hardware.hbm_bandwidth, "hbm_utilization": hardware.hbm_utilization,
         "memory_bytes": hardware.memory_bytes, "gpus_per_node": hardware.gpus_per_node,
         "intra_node_bandwidth": hardware.intra_node_bandwidth,
@@ -101,7 +101,7 @@ def hardware_inputs(hardware: Hardware, compute_dtype: str) -> dict[str, float]:
         "inter_node_bandwidth": hardware.inter_node_bandwidth,
         "inter_node_latency": hardware.inter_node_latency,
         "runtime_overhead_bytes": hardware.runtime_overhead_bytes,
-        **hardware.efficiency(),
+        **hardware.efficiency(compute_dtype),
     }
 
 
@@ -151,6 +151,7 @@ OPS = {
     "experts": "moe_layers_per_stage",
     "shared_experts": "moe_layers_per_stage",
     "dense_ffn": "dense_layers_per_stage",
+    "layer_elementwise": "layers_per_stage",
     "lm_head": None,
 }
 COLLECTIVES = {

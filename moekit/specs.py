@@ -202,6 +202,19 @@ class Hardware:
     expert_mfu: float | None = None
     expert_hbm_utilization: float | None = None
     expert_dispatch_time: float = 0.0  # fixed seconds per routed-expert op (sort, gather, combine)
+    # attention kernels that fit in one wave (work items <= sm_count) run alone on their SMs and
+    # stream faster: their HBM fraction (None: attention_hbm_utilization); sm_count 0: not modelled
+    attention_one_wave_hbm_utilization: float | None = None
+    sm_count: int = 0
+    expert_half_rows: float | None = None  # rows per expert at which grouped GEMMs reach half rate
+    fp8_mfu: float | None = None  # achieved fraction of the fp8 peak on fp8 GEMMs (None: mfu)
+    # Separate memory-bound (elementwise) kernels: norms, residual adds, router softmax/top-k and
+    # the token permute/activation/unpermute of the experts. 0 utilisation: not modelled (assumed
+    # fused into the GEMMs), so every elementwise term below is 0.
+    elementwise_hbm_utilization: float = 0.0
+    elementwise_kernel_time: float = 0.0  # fixed seconds per elementwise kernel
+    elementwise_kernels_per_layer: float = 0.0  # elementwise kernels per layer outside the experts
+    elementwise_passes_per_layer: float = 0.0  # d-wide activation vectors each token moves per layer
     alltoall_bandwidth: float | None = None  # intra-node, bytes/s per direction
     alltoall_latency: float | None = None
     p2p_bandwidth: float | None = None
@@ -210,14 +223,15 @@ class Hardware:
     def __post_init__(self):
         where = f"hardware {self.name!r}"
         for name in ("attention_mfu", "attention_hbm_utilization", "expert_mfu",
-                     "expert_hbm_utilization"):
+                     "expert_hbm_utilization", "fp8_mfu", "attention_one_wave_hbm_utilization"):
             if getattr(self, name) is not None:
                 _check_positive(where, name, getattr(self, name), upper=1.0)
         for name in ("alltoall_bandwidth", "p2p_bandwidth"):
             if getattr(self, name) is not None:
                 _check_positive(where, name, getattr(self, name))
         for name in ("attention_half_rows", "attention_half_bytes", "alltoall_latency", "p2p_latency",
-                     "expert_dispatch_time"):
+                     "expert_dispatch_time", "expert_half_rows", "elementwise_kernel_time",
+                     "elementwise_kernels_per_layer", "elementwise_passes_per_layer"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
@@ -233,7 +247,11 @@ class Hardware:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
+        if not 0 <= self.elementwise_hbm_utilization <= 1:
+            raise SpecError(where, f"elementwise_hbm_utilization={self.elementwise_hbm_utilization!r}"
+                            " must be in [0, 1] (0: elementwise kernels not modelled)")
         _check_int(where, "gpus_per_node", self.gpus_per_node, minimum=1)
+        _check_int(where, "sm_count", self.sm_count, minimum=0)
 
     def peak_for(self, dtype: str) -> float:
         """Dense peak FLOP/s for computing in `dtype`."""
@@ -257,28 +275,43 @@ class Hardware:
             "kernel_overhead": lambda v, w: parse_quantity(v, "seconds", w),
             "attention_half_bytes": _optional("bytes"),
             "expert_dispatch_time": lambda v, w: parse_quantity(v, "seconds", w),
+            "elementwise_kernel_time": lambda v, w: parse_quantity(v, "seconds", w),
             "alltoall_bandwidth": _optional("bandwidth"),
             "alltoall_latency": _optional("seconds"),
             "p2p_bandwidth": _optional("bandwidth"),
             "p2p_latency": _optional("seconds"),
         })
 
-    def efficiency(self) -> dict[str, float]:
+    def mfu_for(self, dtype: str) -> float:
+        """Achieved fraction of the `dtype` peak on GEMMs: fp8_mfu for fp8 when set, else mfu."""
+        return self.fp8_mfu if dtype == "fp8" and self.fp8_mfu is not None else self.mfu
+
+    def efficiency(self, dtype: str = "bf16") -> dict[str, float]:
         """Every efficiency and link figure the formulas use, unset ones resolved to their fallback."""
         def pick(value, fallback):
             return fallback if value is None else value
 
+        mfu = self.mfu_for(dtype)
         return {
-            "mfu": self.mfu, "gemm_half_rows": self.gemm_half_rows,
+            "mfu": mfu, "gemm_half_rows": self.gemm_half_rows,
             "hbm_utilization": self.hbm_utilization, "hbm_half_bytes": self.hbm_half_bytes,
             "kernel_overhead": self.kernel_overhead,
-            "attention_mfu": pick(self.attention_mfu, self.mfu),
+            "attention_mfu": pick(self.attention_mfu, mfu),
             "attention_half_rows": pick(self.attention_half_rows, self.gemm_half_rows),
             "attention_hbm_utilization": pick(self.attention_hbm_utilization, self.hbm_utilization),
             "attention_half_bytes": pick(self.attention_half_bytes, self.hbm_half_bytes),
-            "expert_mfu": pick(self.expert_mfu, self.mfu),
+            "attention_one_wave_hbm_utilization": pick(
+                self.attention_one_wave_hbm_utilization,
+                pick(self.attention_hbm_utilization, self.hbm_utilization)),
+            "sm_count": self.sm_count,
+            "expert_mfu": pick(self.expert_mfu, mfu),
+            "expert_half_rows": pick(self.expert_half_rows, self.gemm_half_rows),
             "expert_hbm_utilization": pick(self.expert_hbm_utilization, self.hbm_utilization),
             "expert_dispatch_time": self.expert_dispatch_time,
+            "elementwise_hbm_utilization": self.elementwise_hbm_utilization,
+            "elementwise_kernel_time": self.elementwise_kernel_time,
+            "elementwise_kernels_per_layer": self.elementwise_kernels_per_layer,
+            "elementwise_passes_per_layer": self.elementwise_passes_per_layer,
             "alltoall_bandwidth": pick(self.alltoall_bandwidth, self.intra_node_bandwidth),
             "alltoall_latency": pick(self.alltoall_latency, self.intra_node_latency),
             "p2p_bandwidth": pick(self.p2p_bandwidth, self.intra_node_bandwidth),

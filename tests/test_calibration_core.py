@@ -62,3 +62,65 @@ def test_p2p_alpha_beta_acts_on_the_pipeline_send():
 def test_kernel_efficiency_above_one_is_refused():
     with pytest.raises(SpecError, match="attention_mfu=1.2 must be <= 1.0"):
         dataclasses.replace(H100, attention_mfu=1.2)
+
+
+def test_elementwise_kernels_are_not_modelled_until_their_utilisation_is_set():
+    v = _values(dataclasses.replace(H100, elementwise_kernels_per_layer=25,
+                                    elementwise_passes_per_layer=42))
+    assert v["decode_layer_elementwise_memory_time_s"] == 0
+    assert v["prefill_experts_elementwise_time_s"] == 0
+    assert v["decode_layer_elementwise_bytes_per_gpu"] > 0  # the bytes are there all the same
+
+
+def test_layer_elementwise_time_is_its_bytes_at_the_elementwise_bandwidth_plus_its_kernels():
+    hw = dataclasses.replace(H100, elementwise_hbm_utilization=0.5, elementwise_kernel_time=2e-6,
+                             elementwise_kernels_per_layer=10, elementwise_passes_per_layer=4)
+    before, v = _values(H100), _values(hw)
+    tokens = v["decode_tokens_per_rank"]
+    assert v["decode_layer_elementwise_bytes_per_gpu"] == pytest.approx(tokens * 4 * MODEL.d_model * 2)
+    assert v["decode_layer_elementwise_time_s"] == pytest.approx(
+        v["decode_layer_elementwise_bytes_per_gpu"] / (H100.hbm_bandwidth * 0.5) + 10 * 2e-6)
+    assert v["decode_moe_layer_time_s"] - before["decode_moe_layer_time_s"] == pytest.approx(
+        v["decode_layer_elementwise_time_s"] + v["decode_experts_elementwise_time_s"])
+
+
+def test_expert_permute_bytes_count_gather_swiglu_and_combine_per_routed_copy():
+    v = _values(dataclasses.replace(H100, elementwise_hbm_utilization=1.0))
+    d, f, k = MODEL.d_model, MODEL.expert_ffn_dim, MODEL.top_k
+    copies = v["prefill_tokens_per_rank"] * k * v["prefill_expert_imbalance"]
+    assert v["prefill_experts_elementwise_bytes_per_gpu"] == pytest.approx(
+        copies * (7 * d + d / k + 5 * f) * 2)
+    assert v["prefill_experts_elementwise_time_s"] == pytest.approx(
+        v["prefill_experts_elementwise_bytes_per_gpu"] / H100.hbm_bandwidth)
+
+
+def test_fp8_mfu_acts_on_fp8_compute_only():
+    hw = dataclasses.replace(H100, fp8_mfu=0.25)
+    bf16 = evaluate(MODEL, hw, WORK, EP2).values
+    assert bf16 == _values(H100)
+    fp8 = Workload(batch=8, prompt_len=2048, output_len=64, weight_dtype="fp8")
+    assert fp8.compute_dtype == "fp8"
+    slow, fast = evaluate(MODEL, hw, fp8, EP2), evaluate(MODEL, H100, fp8, EP2)
+    assert slow["prefill_attention_proj_compute_time_s"] == pytest.approx(
+        2 * fast["prefill_attention_proj_compute_time_s"])
+
+
+def test_expert_half_rows_slows_only_the_experts():
+    before = _values(H100)
+    after = _values(dataclasses.replace(H100, expert_half_rows=1000.0))
+    assert after["prefill_experts_compute_time_s"] > before["prefill_experts_compute_time_s"]
+    assert after["prefill_attention_proj_time_s"] == before["prefill_attention_proj_time_s"]
+
+
+def test_attention_that_fits_in_one_wave_uses_the_one_wave_bandwidth():
+    hw = dataclasses.replace(H100, sm_count=132, attention_hbm_utilization=0.5,
+                             attention_one_wave_hbm_utilization=0.9)
+    few = evaluate(MODEL, hw, Workload(batch=4, prompt_len=2048, output_len=64), Strategy()).values
+    many = evaluate(MODEL, hw, Workload(batch=64, prompt_len=2048, output_len=64), Strategy()).values
+    assert few["decode_attention_work_items"] == 4 * MODEL.num_kv_heads  # 32 blocks <= 132 SMs
+    assert few["decode_attention_hbm_utilization_occupied"] == 0.9
+    assert many["decode_attention_work_items"] == 64 * MODEL.num_kv_heads  # 512 > 132
+    assert many["decode_attention_hbm_utilization_occupied"] == 0.5
+    assert few["prefill_attention_hbm_utilization_occupied"] == 0.5  # 4 x 8 x 16 query blocks
+    unset = dataclasses.replace(hw, sm_count=0)
+    assert _values(unset)["decode_attention_hbm_utilization_occupied"] == 0.5

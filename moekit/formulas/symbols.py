@@ -54,6 +54,11 @@ attn_util = symbol("attention_hbm_utilization", r"\eta_{m,attn}",
                    "achieved fraction of HBM bandwidth in the attention kernel (KV reads)", "1")
 attn_bytes_half = symbol("attention_half_bytes", r"D_{1/2,attn}",
                          "bytes at which the attention kernel reaches half its bandwidth", "B")
+attn_util_1w = symbol("attention_one_wave_hbm_utilization", r"\eta_{m,attn,1w}",
+                      "achieved fraction of HBM bandwidth of an attention kernel whose work items "
+                      "fit in one wave (one per SM)", "1")
+n_sm = symbol("sm_count", "N_{SM}", "streaming multiprocessors of one GPU (0: occupancy not "
+              "modelled)", "1")
 exp_mfu = symbol("expert_mfu", r"\eta_{c,exp}",
                  "achieved fraction of peak FLOP/s in the routed-expert (grouped) GEMMs", "1")
 exp_util = symbol("expert_hbm_utilization", r"\eta_{m,exp}",
@@ -61,6 +66,19 @@ exp_util = symbol("expert_hbm_utilization", r"\eta_{m,exp}",
 exp_fixed = symbol("expert_dispatch_time", r"t_{k,exp}",
                    "fixed time of one routed-expert op beyond its GEMM launch (sort, gather, "
                    "combine kernels)", "s")
+exp_rows_half = symbol("expert_half_rows", r"r_{1/2,exp}",
+                       "rows per expert at which the grouped expert GEMMs reach half their FLOP/s",
+                       "1")
+ew_util = symbol("elementwise_hbm_utilization", r"\eta_{m,ew}",
+                 "achieved fraction of HBM bandwidth in separate elementwise kernels (0: not "
+                 "modelled, assumed fused into the GEMMs)", "1")
+ew_kernel = symbol("elementwise_kernel_time", r"t_{k,ew}",
+                   "fixed time of one elementwise kernel (launch, ramp, tail)", "s")
+ew_kernels = symbol("elementwise_kernels_per_layer", r"n_{k,ew}",
+                    "elementwise kernels per layer outside the experts (norms, residual adds, "
+                    "router softmax/top-k, KV write)", "1")
+ew_passes = symbol("elementwise_passes_per_layer", r"n_{p,ew}",
+                   "d-wide activation vectors each token reads or writes in those kernels", "1")
 a2a_bw = symbol("alltoall_bandwidth", r"\beta_{a2a}",
                 "intra-node all-to-all bandwidth per GPU per direction", "B/s")
 a2a_lat = symbol("alltoall_latency", r"\alpha_{a2a}", "latency of one intra-node all-to-all step",

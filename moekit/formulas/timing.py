@@ -40,6 +40,7 @@ from moekit.formulas.symbols import (
     attn_mfu,
     attn_rows_half,
     attn_util,
+    attn_util_1w,
     b_a,
     b_kv,
     b_w,
@@ -48,12 +49,19 @@ from moekit.formulas.symbols import (
     d,
     ep,
     etp,
+    ew_kernel,
+    ew_kernels,
+    ew_passes,
+    ew_util,
     exp_fixed,
     exp_mfu,
+    exp_rows_half,
     exp_util,
     f_d,
     f_e,
     f_s,
+    h,
+    h_kv,
     imb_given,
     k,
     kv_len,
@@ -61,7 +69,9 @@ from moekit.formulas.symbols import (
     m,
     mfu,
     n_mat,
+    n_q,
     n_s,
+    n_sm,
     overlap,
     peak,
     pp,
@@ -112,20 +122,49 @@ T = tokens_per_rank
 t_proj = _op("attention_proj", "q, k, v, o projections of one layer",
              T * F_attn_proj / tp,
              P_attn / tp * b_w + T * (2 * d + attention_width / tp) * b_a, T, "proj")
+attn_items = formula(
+    "attention_work_items", "1",
+    "thread blocks of the attention kernel on one GPU: sequences x kv heads x 128-row query "
+    "blocks (GQA query heads packed per kv head)",
+    seqs_per_rank * h_kv / tp * sp.ceiling(n_q * h / sp.Max(h_kv, 1) / 128), latex="n_{attn}")
+attn_util_occ = formula(
+    "attention_hbm_utilization_occupied", "1",
+    "HBM fraction of the attention kernel: the one-wave figure when its blocks fit on the SMs "
+    "one each, else the many-wave one",
+    sp.Piecewise((attn_util_1w, (attn_items <= n_sm) & (n_sm > 0)), (attn_util, True)),
+    latex=r"\eta_{m,attn}^{occ}")
 t_core = _op("attention_core", "attention scores and context of one layer",
              T * F_attn_core / tp,
              (seqs_per_rank * kv_len + T) * kv_elements_per_token_per_gpu * b_kv
              + T * attention_width / tp * b_a, T, "attn",
-             efficiency=(attn_mfu, attn_rows_half, attn_util, attn_bytes_half))
+             efficiency=(attn_mfu, attn_rows_half, attn_util_occ, attn_bytes_half))
 t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
                T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, T / tp, "router")
 expert_tokens = T * k / tp * imbalance
+
+
+def _elementwise_time(bytes_):
+    """Seconds to move `bytes_` through HBM in separate elementwise kernels (0 when unmodelled)."""
+    return sp.Piecewise((bytes_ / (bw_hbm * sp.Max(ew_util, 1e-12)), ew_util > 0), (0, True))
+
+
+ew_expert_bytes = formula(
+    "experts_elementwise_bytes_per_gpu", "B",
+    "token permute, activation and unpermute of the routed experts as separate kernels: per "
+    "routed copy gather 2d, SwiGLU (3 n_mat - 4) f, weighted combine 7d + d/k",
+    expert_tokens * (7 * d + d / sp.Max(k, 1) + (3 * n_mat - 4) * f_e / etp) * b_a,
+    latex=r"D^{GPU}_{exp,ew}")
+t_ew_experts = formula(
+    "experts_elementwise_time_s", "s",
+    "routed-expert elementwise kernels at the elementwise HBM bandwidth (0: fused, not modelled)",
+    _elementwise_time(ew_expert_bytes), latex=r"t_{exp,ew}")
 t_experts = _op("experts", "routed experts of one MoE layer on the busiest expert GPU",
                 expert_tokens * F_experts / k,
                 expected_experts_hit / ep * P_expert / etp * b_w
                 + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a,
                 expert_tokens / sp.Max(expected_experts_hit / ep, 1), "experts",
-                efficiency=(exp_mfu, rows_half, exp_util, bytes_half), fixed=exp_fixed)
+                efficiency=(exp_mfu, exp_rows_half, exp_util, bytes_half),
+                fixed=exp_fixed + t_ew_experts)
 t_shared = _op("shared_experts", "shared experts of one MoE layer",
                T * F_shared / tp,
                P_shared / tp * b_w
@@ -138,14 +177,35 @@ t_head = _op("lm_head", "LM head for the last token of each sequence (vocab spli
              seqs_per_rank * F_head / tp,
              V * d / tp * b_w + seqs_per_rank * V / tp * b_a, seqs_per_rank, "head")
 
+ew_layer_bytes = formula(
+    "layer_elementwise_bytes_per_gpu", "B",
+    "HBM bytes of one layer's norms, residual adds, router softmax/top-k and KV write: "
+    "n_p,ew d-wide vectors per token",
+    T * ew_passes * d * b_a, latex=r"D^{GPU}_{ew}")
+formula("layer_elementwise_flops_per_gpu", "FLOP",
+        "elementwise kernels of one layer: FLOPs on one GPU (counted as none)", sp.Integer(0),
+        latex=r"F^{GPU}_{ew}")
+formula("layer_elementwise_compute_time_s", "s",
+        "elementwise kernels of one layer: compute time (memory-bound, none)", sp.Integer(0),
+        latex=r"t_{ew}^{c}")
+t_ew_layer_mem = formula(
+    "layer_elementwise_memory_time_s", "s",
+    "elementwise kernels of one layer: bytes at the elementwise HBM bandwidth (0: not modelled)",
+    _elementwise_time(ew_layer_bytes), latex=r"t_{ew}^{m}")
+t_ew_layer = formula(
+    "layer_elementwise_time_s", "s",
+    "norms, residual adds, router softmax/top-k and KV write of one layer: memory time plus a "
+    "fixed time per kernel", t_ew_layer_mem + ew_kernels * ew_kernel, latex=r"t_{ew}")
+
 comm_share = 1 - overlap
 t_moe_layer = formula(
     "moe_layer_time_s", "s", "one MoE layer on the busiest GPU",
-    t_proj + t_core + t_router + t_experts + t_shared + comm_share * 2 * (t_tp_ar + t_ep_a2a),
+    t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer
+    + comm_share * 2 * (t_tp_ar + t_ep_a2a),
     latex="t_{L,moe}")
 t_dense_layer = formula(
     "dense_layer_time_s", "s", "one dense layer on the busiest GPU",
-    t_proj + t_core + t_dense + comm_share * 2 * t_tp_ar, latex="t_{L,dense}")
+    t_proj + t_core + t_dense + t_ew_layer + comm_share * 2 * t_tp_ar, latex="t_{L,dense}")
 stage_comm = formula(
     "stage_comm_time_s", "s", "collectives on the busiest stage's critical path (after overlap)",
     comm_share * (2 * (moe_layers_per_stage + dense_layers_per_stage) * t_tp_ar
