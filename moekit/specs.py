@@ -206,6 +206,11 @@ class Hardware:
     # stream faster: their HBM fraction (None: attention_hbm_utilization); sm_count 0: not modelled
     attention_one_wave_hbm_utilization: float | None = None
     sm_count: int = 0
+    # the flash kernel's own costs (0: not modelled): query rows per block (a causal diagonal block
+    # computes its whole tile), softmax FLOPs per score, fixed seconds per query block
+    attention_block_rows: float = 0.0
+    attention_softmax_flops: float = 0.0
+    attention_block_time: float = 0.0
     expert_half_rows: float | None = None  # rows per expert at which grouped GEMMs reach half rate
     fp8_mfu: float | None = None  # achieved fraction of the fp8 peak on fp8 GEMMs (None: mfu)
     # Separate memory-bound (elementwise) kernels: norms, residual adds, router softmax/top-k and
@@ -231,6 +236,7 @@ class Hardware:
                 _check_positive(where, name, getattr(self, name))
         for name in ("attention_half_rows", "attention_half_bytes", "alltoall_latency", "p2p_latency",
                      "expert_dispatch_time", "expert_half_rows", "elementwise_kernel_time",
+                     "attention_block_rows", "attention_softmax_flops", "attention_block_time",
                      "elementwise_kernels_per_layer", "elementwise_passes_per_layer"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
@@ -275,6 +281,7 @@ class Hardware:
             "kernel_overhead": lambda v, w: parse_quantity(v, "seconds", w),
             "attention_half_bytes": _optional("bytes"),
             "expert_dispatch_time": lambda v, w: parse_quantity(v, "seconds", w),
+            "attention_block_time": lambda v, w: parse_quantity(v, "seconds", w),
             "elementwise_kernel_time": lambda v, w: parse_quantity(v, "seconds", w),
             "alltoall_bandwidth": _optional("bandwidth"),
             "alltoall_latency": _optional("seconds"),
@@ -304,6 +311,9 @@ class Hardware:
                 self.attention_one_wave_hbm_utilization,
                 pick(self.attention_hbm_utilization, self.hbm_utilization)),
             "sm_count": self.sm_count,
+            "attention_block_rows": self.attention_block_rows,
+            "attention_softmax_flops": self.attention_softmax_flops,
+            "attention_block_time": self.attention_block_time,
             "expert_mfu": pick(self.expert_mfu, mfu),
             "expert_half_rows": pick(self.expert_half_rows, self.gemm_half_rows),
             "expert_hbm_utilization": pick(self.expert_hbm_utilization, self.hbm_utilization),

@@ -124,3 +124,50 @@ def test_attention_that_fits_in_one_wave_uses_the_one_wave_bandwidth():
     assert few["prefill_attention_hbm_utilization_occupied"] == 0.5  # 4 x 8 x 16 query blocks
     unset = dataclasses.replace(hw, sm_count=0)
     assert _values(unset)["decode_attention_hbm_utilization_occupied"] == 0.5
+
+
+MIXTRAL_S = WORK.prompt_len
+FLASH = dict(sm_count=132, attention_block_rows=128)
+
+
+def _outputs(hw):
+    inputs = {"attention_block_time", "attention_block_rows"}
+    return {k: v for k, v in _values(hw).items() if k not in inputs}
+
+
+def test_flash_kernel_terms_change_nothing_until_set():
+    # the block time needs the SM count; the tail needs it and the block size
+    assert _outputs(dataclasses.replace(H100, attention_block_time=5e-6)) == _outputs(H100)
+    assert _outputs(dataclasses.replace(H100, attention_block_rows=128, sm_count=132)) != _outputs(
+        dataclasses.replace(H100, sm_count=132))
+    assert _outputs(dataclasses.replace(H100, sm_count=132))["prefill_attention_core_tail_time_s"] == 0
+
+
+def test_causal_diagonal_blocks_add_half_a_block_of_keys_to_each_prefill_query():
+    before = _values(H100, Strategy())
+    after = _values(dataclasses.replace(H100, attention_block_rows=128), Strategy())
+    assert after["prefill_attention_core_compute_time_s"] == pytest.approx(
+        before["prefill_attention_core_compute_time_s"] * (MIXTRAL_S + 1 + 127) / (MIXTRAL_S + 1))
+    assert after["decode_attention_core_compute_time_s"] == before["decode_attention_core_compute_time_s"]
+    assert after["prefill_attention_core_flops_per_gpu"] == before["prefill_attention_core_flops_per_gpu"]
+
+
+def test_softmax_flops_cost_head_dims_of_tensor_core_time_per_score():
+    before = _values(H100, Strategy())
+    after = _values(dataclasses.replace(H100, attention_softmax_flops=4 * 32.0), Strategy())
+    dh = MODEL.head_dim  # 128: efficiency dh / (dh + 32)
+    assert after["prefill_attention_core_compute_time_s"] == pytest.approx(
+        before["prefill_attention_core_compute_time_s"] * (dh + 32) / dh)
+
+
+def test_query_blocks_and_the_longest_block_add_to_the_attention_compute_time():
+    hw = dataclasses.replace(H100, attention_block_time=2e-6, **FLASH)
+    v = _values(hw, Strategy())
+    rate = H100.peak_flops["bf16"] * H100.mfu
+    assert v["prefill_attention_core_block_time_s"] == pytest.approx(
+        v["prefill_attention_work_items"] * 2e-6 / 132)
+    assert v["prefill_attention_core_tail_time_s"] == pytest.approx(
+        128 * MIXTRAL_S * 4 * MODEL.head_dim * 132 / rate)  # 128 queries x S keys on one SM
+    assert v["prefill_attention_core_compute_time_s"] == pytest.approx(
+        v["prefill_attention_core_kernel_flops_per_gpu"] / rate
+        + v["prefill_attention_core_block_time_s"] + v["prefill_attention_core_tail_time_s"])

@@ -7,11 +7,14 @@ from moekit.formulas.symbols import E, L, L_d, V, ctx, d, d_h, d_nope, d_rope, d
 F_attn_proj = formula("attention_proj_flops_per_token", "FLOP",
                       "q, k, v, o projections of one layer for one token", 2 * P_attn,
                       latex="F_{proj}")
+F_score = formula(
+    "attention_flops_per_score", "FLOP",
+    "QK^T and AV of one query-key pair in one head (2 FLOP per multiply-add)",
+    variants={"gqa": 2 * 2 * d_h, "mla": 2 * (d_nope + d_rope + d_v)}, latex="F_{score}")
 F_attn_core = formula(
     "attention_core_flops_per_token", "FLOP",
     "scores QK^T and context AV of one layer for one token attending to c tokens",
-    variants={"gqa": 2 * 2 * h * d_h * ctx, "mla": 2 * h * (d_nope + d_rope + d_v) * ctx},
-    latex="F_{attn}")
+    h * F_score * ctx, latex="F_{attn}")
 F_router = formula("router_flops_per_token", "FLOP", "router logits of one MoE layer", 2 * d * E,
                    latex="F_{router}")
 F_experts = formula("expert_flops_per_token", "FLOP", "the k routed experts of one MoE layer",

@@ -57,6 +57,15 @@ attn_bytes_half = symbol("attention_half_bytes", r"D_{1/2,attn}",
 attn_util_1w = symbol("attention_one_wave_hbm_utilization", r"\eta_{m,attn,1w}",
                       "achieved fraction of HBM bandwidth of an attention kernel whose work items "
                       "fit in one wave (one per SM)", "1")
+attn_block_rows = symbol("attention_block_rows", r"b_{attn}",
+                         "query rows per block of the flash attention kernel; a block on the causal "
+                         "diagonal computes its whole tile (0: exact causal FLOPs)", "1")
+attn_softmax_flops = symbol("attention_softmax_flops", r"\phi_{sm}",
+                            "tensor-core FLOPs the softmax of one score costs (exp, max, rescale "
+                            "beside the matrix products; 0: not modelled)", "FLOP")
+attn_block_time = symbol("attention_block_time", r"t_{blk}",
+                         "fixed time of one query block of the attention kernel on its SM (load Q, "
+                         "final rescale, write O; 0: not modelled)", "s")
 n_sm = symbol("sm_count", "N_{SM}", "streaming multiprocessors of one GPU (0: occupancy not "
               "modelled)", "1")
 exp_mfu = symbol("expert_mfu", r"\eta_{c,exp}",

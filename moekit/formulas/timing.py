@@ -16,6 +16,7 @@ from moekit.formulas.flops import (
     F_experts,
     F_head,
     F_router,
+    F_score,
     F_shared,
 )
 from moekit.formulas.parallel import (
@@ -36,9 +37,12 @@ from moekit.formulas.symbols import (
     O,
     S,
     V,
+    attn_block_rows,
+    attn_block_time,
     attn_bytes_half,
     attn_mfu,
     attn_rows_half,
+    attn_softmax_flops,
     attn_util,
     attn_util_1w,
     b_a,
@@ -46,6 +50,7 @@ from moekit.formulas.symbols import (
     b_w,
     bw_hbm,
     bytes_half,
+    ctx,
     d,
     ep,
     etp,
@@ -94,13 +99,15 @@ GEMM_EFFICIENCY = (mfu, rows_half, util_hbm, bytes_half)
 
 
 def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
-        efficiency=GEMM_EFFICIENCY, fixed=0):
+        efficiency=GEMM_EFFICIENCY, fixed=0, kernel_flops=None, compute_fixed=0):
     """Register FLOPs, bytes and roofline time of one op on one GPU for one layer.
 
     Small GEMMs run below peak: achieved FLOP/s = P mfu rows / (rows + r_1/2); small transfers
     below bandwidth: (D + D_1/2) / (W eta_m). Both terms vanish for uncalibrated GPUs (0).
     `efficiency` = (eta_c, r_1/2, eta_m, D_1/2) of the op's kernels (attention and experts have
     their own; the spec gives them the GEMM figures unless measured); `fixed` adds seconds.
+    `kernel_flops` (default: the op's FLOPs) is what the kernel executes at that rate, and
+    `compute_fixed` seconds add to its compute time.
     """
     eta_c, rows_half_op, eta_m, bytes_half_op = efficiency
     f = formula(f"{name}_flops_per_gpu", "FLOP", f"{doc}: FLOPs on one GPU", flops,
@@ -109,8 +116,11 @@ def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
                 latex=f"D^{{GPU}}_{{{latex}}}")
     r = formula(f"{name}_gemm_rows", "1", f"{doc}: rows (tokens) of its matrix products", rows,
                 latex=f"r_{{{latex}}}")
-    tc = formula(f"{name}_compute_time_s", "s", f"{doc}: FLOPs at achieved FLOP/s",
-                 f / (peak * eta_c) * (1 + rows_half_op / sp.Max(r, 1)),
+    what = "FLOPs at achieved FLOP/s" if kernel_flops is None else (
+        "the kernel's FLOPs at achieved FLOP/s plus its fixed block and tail time")
+    tc = formula(f"{name}_compute_time_s", "s", f"{doc}: {what}",
+                 (f if kernel_flops is None else kernel_flops) / (peak * eta_c)
+                 * (1 + rows_half_op / sp.Max(r, 1)) + compute_fixed,
                  latex=f"t_{{{latex}}}^{{c}}")
     tm = formula(f"{name}_memory_time_s", "s", f"{doc}: bytes at achieved HBM bandwidth",
                  (b + bytes_half_op) / (bw_hbm * eta_m), latex=f"t_{{{latex}}}^{{m}}")
@@ -133,11 +143,34 @@ attn_util_occ = formula(
     "one each, else the many-wave one",
     sp.Piecewise((attn_util_1w, (attn_items <= n_sm) & (n_sm > 0)), (attn_util, True)),
     latex=r"\eta_{m,attn}^{occ}")
+attn_scores = formula(
+    "attention_core_scores_per_gpu", "1",
+    "query-key pairs x heads the flash kernel computes on one GPU: a block of b queries on the "
+    "causal diagonal computes its whole b x b tile, (b-1)/2 keys more per query",
+    T * h / tp * (ctx + sp.Max(sp.Min(n_q, attn_block_rows) - 1, 0) / 2), latex=r"n_{scores}")
+attn_kernel_flops = formula(
+    "attention_core_kernel_flops_per_gpu", "FLOP",
+    "tensor-core FLOPs the flash kernel spends on one GPU: per computed score its QK^T and AV "
+    "products and its softmax", attn_scores * (F_score + attn_softmax_flops),
+    latex=r"F^{GPU}_{attn,kernel}")
+attn_blocks_time = formula(
+    "attention_core_block_time_s", "s",
+    "fixed time of the attention kernel's query blocks (load Q, final rescale, write O), shared "
+    "by the SMs (0 while sm_count is unset)",
+    sp.Piecewise((attn_items * attn_block_time / n_sm, n_sm > 0), (0, True)),
+    latex=r"t_{attn}^{blk}")
+attn_tail_time = formula(
+    "attention_core_tail_time_s", "s",
+    "the kernel's longest query block (b queries against the whole KV) on one SM after the others "
+    "finish: the list-scheduling tail (0 while sm_count or the block size is unset)",
+    sp.Min(n_q, attn_block_rows) * kv_len * (F_score + attn_softmax_flops) * n_sm
+    / (peak * attn_mfu), latex=r"t_{attn}^{tail}")
 t_core = _op("attention_core", "attention scores and context of one layer",
              T * F_attn_core / tp,
              (seqs_per_rank * kv_len + T) * kv_elements_per_token_per_gpu * b_kv
              + T * attention_width / tp * b_a, T, "attn",
-             efficiency=(attn_mfu, attn_rows_half, attn_util_occ, attn_bytes_half))
+             efficiency=(attn_mfu, attn_rows_half, attn_util_occ, attn_bytes_half),
+             kernel_flops=attn_kernel_flops, compute_fixed=attn_blocks_time + attn_tail_time)
 t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
                T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, T / tp, "router")
 expert_tokens = T * k / tp * imbalance
