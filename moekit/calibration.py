@@ -11,9 +11,9 @@ the timed op, and moekit's own formula for that op predicts its time:
 | nccl        | all-reduce, all-to-all, send/recv   | TP all-reduce, EP all-to-all, PP send|
 | moe_layer   | a whole MoE layer                   | `<phase>_moe_layer_time_s`           |
 
-The fits are Levenberg-Marquardt least squares on log time, deterministic, in stages: GEMMs
-give mfu, gemm_half_rows, hbm_utilization and kernel_overhead; then attention, experts and
-each collective get their own efficiencies with the GEMM figures held. Off-grid shapes are
+The fits are Levenberg-Marquardt least squares on log time, deterministic, in stages: bf16 GEMMs
+give mfu, gemm_half_rows, hbm_utilization and kernel_overhead; fp8 GEMMs fp8_mfu; then attention,
+experts and each collective get their own efficiencies with the GEMM figures held. Off-grid shapes are
 held out and never fitted (see `held_out`); the MoE layer is never fitted at all.
 `mode` 'graph' fits CUDA-graph replays (the `@calibrated` presets); 'eager' fits eager launches
 (`@calibrated-eager`).
@@ -51,7 +51,7 @@ DEFAULT_TARGET = 0.10
 STAGES = {
     "gemm": ("mfu", "gemm_half_rows", "hbm_utilization", "kernel_overhead"),
     "elementwise": ("elementwise_hbm_utilization", "elementwise_kernel_time"),
-    "gemm_fp8_peak": ("fp8_mfu",),
+    "gemm_fp8": ("fp8_mfu",),
     "attention": ("attention_mfu", "attention_half_rows", "attention_hbm_utilization",
                   "attention_half_bytes", "attention_one_wave_hbm_utilization",
                   "attention_softmax_flops", "attention_block_time"),
@@ -87,18 +87,19 @@ def _power_of_two(x) -> np.ndarray:
 def measurements(csv: str) -> pd.DataFrame:
     """One measurement CSV with a `held_out` column: True for the rows no fit may use.
 
-    Held out: the off-grid 3x2^p token counts (gemm, moe_ffn) and message sizes (nccl); fp8
-    GEMMs; in
-    attention, the off-grid lengths and every row with batch 2, 16 or 128; the whole MoE layer.
+    Held out: the off-grid 3x2^p token counts (gemm, moe_ffn) and message sizes (nccl); the fp8
+    GEMMs of 2^(2p+1) tokens (fp8 ran on powers of two only); in attention, the off-grid lengths
+    and every row with batch 2, 16 or 128; the whole MoE layer.
     """
     df = pd.read_csv(MEASUREMENTS / f"{csv}.csv")
-    if csv == "gemm":  # fp8 is never fitted: one mfu serves every precision, bf16 sets it
-        held = ~_power_of_two(df["m_tokens"]) | df["dtype"].str.startswith("fp8")
+    if csv == "gemm":  # fp8 ran on 2^p only: its 2^(2p+1) token counts stand in for the off-grid ones
+        odd = np.log2(df["m_tokens"]).round() % 2 == 1
+        held = ~_power_of_two(df["m_tokens"]) | (df["dtype"].str.startswith("fp8") & odd)
     elif csv == "moe_ffn":
         held = ~_power_of_two(df["tokens"])
     elif csv == "nccl":
         held = ~_power_of_two(df["msg_bytes"])
-    elif csv == "ceilings":  # copies of 2^(2p+1) bytes are held out; the fp8 GEMM peaks are fitted
+    elif csv == "ceilings":  # copies of 2^(2p+1) bytes are held out; the GEMM peaks are not fitted
         size = df["buffer_bytes"].fillna(0).to_numpy(dtype=np.int64)
         held = (df["op"] == "copy").to_numpy() & (np.log2(np.maximum(size, 1)).round() % 2 == 1)
     elif csv == "attention":
@@ -136,13 +137,6 @@ class Case:
     @property
     def measured_s(self) -> np.ndarray:
         return self.rows["time_s"].to_numpy(dtype=float)
-
-
-def _shape_ceiling_gemm(r) -> tuple:
-    model = Model(name="gemm", num_layers=1, d_model=int(r.k), vocab_size=int(r.n), num_heads=1,
-                  dense_ffn_dim=1)
-    work = Workload(batch=int(r.m), prompt_len=1, weight_dtype="fp8", activation_dtype="bf16")
-    return model, work, Strategy(), "lm_head_time_s"
 
 
 def _shape_gemm(r) -> tuple:
@@ -210,6 +204,9 @@ def _shape_nccl(r) -> tuple:
     return model, Workload(batch=1, prompt_len=1), Strategy(pp=2), "prefill_pp_send_time_s"
 
 
+#: family -> the CSV holding its rows (others: the file of the family's own name)
+CSV_OF = {"gemm_fp8": "gemm", "elementwise": "ceilings", "all_reduce": "nccl", "all_to_all": "nccl",
+          "send_recv": "nccl"}
 _SHAPE_KEYS = {
     "gemm": ["shape_name", "proj", "m_tokens", "dtype"],
     "moe_ffn": ["config", "tokens"],
@@ -222,8 +219,7 @@ _SHAPE_KEYS = {
 
 def _family_rows(family: str, device_kind: str, mode: str) -> tuple[pd.DataFrame, object]:
     """(rows, shape function) of one family on one device kind, timed in `mode`."""
-    csv = {"gemm_fp8": "gemm", "all_reduce": "nccl", "all_to_all": "nccl", "send_recv": "nccl",
-           "elementwise": "ceilings", "gemm_fp8_peak": "ceilings"}.get(family, family)
+    csv = CSV_OF.get(family, family)
     df = measurements(csv)
     df = df[df["device_kind"] == device_kind]
     if family == "gemm":
@@ -232,8 +228,6 @@ def _family_rows(family: str, device_kind: str, mode: str) -> tuple[pd.DataFrame
         df = df[df["dtype"].str.startswith("fp8")]
     elif family == "elementwise":
         df = df[df["op"] == "copy"]
-    elif family == "gemm_fp8_peak":  # tensor-wise scales, no fast accumulation, as in gemm.csv
-        df = df[(df["op"] == "gemm") & (df["dtype"] == "fp8_e4m3")]
     elif family == "moe_ffn":
         df = df[df["impl"] == "grouped_mm"]
     elif family == "attention":
@@ -244,7 +238,7 @@ def _family_rows(family: str, device_kind: str, mode: str) -> tuple[pd.DataFrame
     shape = {"gemm": _shape_gemm, "moe_ffn": _shape_moe_ffn, "attention": _shape_attention,
              "moe_layer": _shape_moe_layer, "nccl": _shape_nccl}.get(csv)
     if csv == "ceilings":
-        shape = _shape_copy if family == "elementwise" else _shape_ceiling_gemm
+        shape = _shape_copy
     return df.reset_index(drop=True), shape
 
 
@@ -405,7 +399,7 @@ def _provenance(gpu: str, mode: str) -> dict:
     where = f"runs {', '.join(runs)}"
     source = {}
     for stage, names in STAGES.items():
-        csv = {"all_reduce": "nccl", "all_to_all": "nccl", "send_recv": "nccl"}.get(stage, stage)
+        csv = CSV_OF.get(stage, stage)
         text = (f"measured: fitted by moekit.calibration to data/measurements/{csv}.csv "
                 f"({stage} on-grid {mode} rows, ")
         text += (f"2 x H200 over NVLink, runs {', '.join(nccl_runs)})" if csv == "nccl"

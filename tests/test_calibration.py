@@ -38,6 +38,9 @@ def test_held_out_rows_are_never_fitted():
     gemm = calibration.measurements("gemm")
     assert gemm.loc[gemm["m_tokens"] == 3 * 2**10, "held_out"].all()
     assert not gemm.loc[(gemm["m_tokens"] == 2**10) & (gemm["dtype"] == "bf16"), "held_out"].any()
+    fp8 = gemm[gemm["dtype"].str.startswith("fp8")]  # fp8 ran on 2^p only: 2^(2p+1) held out
+    assert fp8.loc[fp8["m_tokens"] == 2**11, "held_out"].all()
+    assert not fp8.loc[fp8["m_tokens"] == 2**10, "held_out"].any()
     assert calibration.measurements("moe_layer")["held_out"].all()
     assert calibration.measurements("nccl").query("msg_bytes == 12288")["held_out"].all()
 
@@ -63,10 +66,11 @@ def test_calibration_beats_the_plain_presets_on_every_family():
 
 def test_honest_misses_are_pinned():
     # These miss their targets (README, "Calibration against H100/H200 measurements"):
-    # - fp8 on the H200: one fp8_mfu from the 4096-16384 cube GEMMs is a little high for the
-    #   expert-shaped fp8 GEMMs.
+    # - fp8 on the H200: one fp8_mfu (fitted on the 4^p-token fp8 GEMMs) cannot follow the
+    #   shape-dependent kernels: small-k GEMMs (qwen3 down, k = 768) run 15% slower at large T,
+    #   GEMV-like T <= 64 up to 30% faster than bytes / bandwidth + the bf16 kernel time.
     errors = _table()
-    pinned = {("h200", "gemm_fp8"): 10.4}
+    pinned = {("h200", "gemm_fp8"): 10.25}
     for key, figure in pinned.items():
         assert errors[key] == pytest.approx(figure, abs=0.1), key
 
@@ -97,6 +101,8 @@ def test_calibrated_presets_take_the_sm_count_and_the_torch_layer_counts():
     assert hw.sm_count == 132 == calibration.sm_count("h100-sxm")
     assert hw.elementwise_kernels_per_layer == 25 and hw.elementwise_passes_per_layer == 42
     assert 0.6 < hw.fp8_mfu < hw.mfu  # fp8 reaches a lower share of its peak than bf16
+    assert load_hardware_preset("h200@calibrated").source["fp8_mfu"].startswith(
+        "measured: fitted by moekit.calibration to data/measurements/gemm.csv (gemm_fp8 on-grid")
     assert "counted" in load_hardware_preset("h200@calibrated").assumed["elementwise_kernels_per_layer"]
     assert calibration.measurements("ceilings").query("op == 'copy' and buffer_bytes == 2**17")[
         "held_out"].all()
