@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import signal
 import sys
 
 import numpy as np
@@ -85,12 +86,13 @@ def _run_evaluate(args) -> None:
           f"(read as {strategy.convention}: {strategy.notation or strategy.label})")
     print(f"workload: batch {workload.batch}, prompt {workload.prompt_len}, output "
           f"{workload.output_len}, decode context {workload.decode_context}, weights "
-          f"{workload.weight_dtype}, KV {workload.kv_dtype}; MFU {hardware.mfu}, HBM utilisation "
-          f"{hardware.hbm_utilization}")
+          f"{workload.weight_dtype}, KV {workload.kv_dtype}; MFU {hardware.mfu:.3g}, HBM utilisation "
+          f"{hardware.hbm_utilization:.3g}")
     print(f"\nparams: total {result['total_params'] / 1e9:.3f} B, active "
           f"{result['active_params'] / 1e9:.3f} B")
+    fits = "fits" if result["memory_bytes_per_gpu"] <= hardware.memory_bytes else "DOES NOT FIT"
     print(f"memory per GPU: {format_bytes(result['memory_bytes_per_gpu'])} of "
-          f"{format_bytes(hardware.memory_bytes)}")
+          f"{format_bytes(hardware.memory_bytes)}: {fits}")
     memory = result.memory
     print(memory.assign(gb=memory.gb.round(3), gib=memory.gib.round(3))
           [["component", "gb", "gib"]].to_string(index=False))
@@ -182,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `moekit ... | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

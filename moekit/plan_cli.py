@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -101,6 +102,9 @@ def _run_plan(args) -> None:
     plan = search(model, hardware, workload, targets, args.objective, limits, document)
     if plan.best is not None and (args.deployment or args.diagram):
         strategy = plan.best_strategy
+        for path in (args.deployment, args.diagram):
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
         if args.deployment:
             config = deployment_config(model, hardware, workload, strategy,
                                        evaluate(model, hardware, workload, strategy))

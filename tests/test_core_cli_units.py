@@ -88,3 +88,18 @@ def test_formulas_lists_every_formula_and_shows_latex(capsys):
 def test_formulas_rejects_unknown_names(capsys):
     assert main(["formulas", "ttft"]) == 2
     assert "unknown formula(s) ttft" in capsys.readouterr().err
+
+
+def test_evaluate_says_when_memory_does_not_fit(capsys):
+    assert main(["evaluate", "--model", "mixtral-8x7b", "--hardware", "h100-sxm", "--batch", "1",
+                 "--prompt", "16"]) == 0
+    assert "of 80 GB (74.5 GiB): DOES NOT FIT" in capsys.readouterr().out  # 93 GB of weights
+
+
+def test_plan_writes_diagram_and_deployment_into_new_folders(tmp_path, capsys):
+    diagram, deployment = tmp_path / "a" / "p.png", tmp_path / "b" / "d.json"
+    assert main(["plan", "--model", "olmoe-1b-7b", "--hardware", "h100-sxm", "--batch", "8",
+                 "--prompt", "256", "--gpus", "2", "--diagram", str(diagram),
+                 "--deployment", str(deployment)]) == 0
+    assert diagram.stat().st_size > 0
+    assert json.loads(deployment.read_text())
