@@ -30,33 +30,49 @@ def _labelled(evaluations) -> dict[str, Evaluation]:
     return {e.strategy.notation or e.strategy.label: e for e in evaluations}
 
 
-def memory_bar(evaluations: Evaluation | Sequence[Evaluation] | Mapping[str, Evaluation],
-               title: str = "", figsize=(7.5, 4.2)) -> Figure:
-    """Stacked bar of memory on the busiest GPU by component (GB = 1e9 B), capacity as a line."""
-    runs = _labelled(evaluations)
-    fig = Figure(figsize=figsize, layout="constrained")
-    ax = fig.subplots()
-    x = np.arange(len(runs))
+def _stack_memory(ax, runs: Mapping[str, Evaluation], x: np.ndarray, label: bool) -> np.ndarray:
+    """Stacked memory components (GB) of each run at positions x; returns the totals."""
     bottom = np.zeros(len(runs))
     for color, component in zip(MEMORY_COLORS, MEMORY_COMPONENTS, strict=False):
         heights = np.array([e.memory.set_index("component").loc[component, "gb"]
                             for e in runs.values()])
         if not np.any(heights > 0):
             continue
-        ax.bar(x, heights, bottom=bottom, color=color, label=component, width=0.6)
+        ax.bar(x, heights, bottom=bottom, color=color, label=component if label else None, width=0.6)
         bottom += heights
+    return bottom
+
+
+def memory_bar(evaluations: Evaluation | Sequence[Evaluation] | Mapping[str, Evaluation],
+               title: str = "", figsize=(7.5, 4.2)) -> Figure:
+    """Stacked bar of memory on the busiest GPU by component (GB = 1e9 B), capacity as a line.
+
+    When every bar is under 5% of capacity, an inset repeats the bars at their own scale.
+    """
+    runs = _labelled(evaluations)
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(runs))
+    bottom = _stack_memory(ax, runs, x, label=True)
     capacities = {e.hardware.memory_bytes / 1e9 for e in runs.values()}
     for cap in sorted(capacities):
         ax.axhline(cap, color="black", linestyle="--", linewidth=1.2,
                    label=f"GPU capacity {cap:.0f} GB")
     for xi, total in zip(x, bottom, strict=True):
-        ax.annotate(f"{total:.1f} GB", (xi, total), ha="center", va="bottom", fontsize=8,
+        ax.annotate(f"{total:.3g} GB", (xi, total), ha="center", va="bottom", fontsize=8,
                     xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(x, list(runs), rotation=15 if len(runs) > 3 else 0, fontsize=8)
     ax.set_ylabel("memory per GPU [GB, 1e9 B]")
     ax.set_ylim(0, max(bottom.max(), max(capacities)) * 1.15)
     ax.set_title(title or "Memory on the busiest GPU against its capacity")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if bottom.max() < 0.05 * min(capacities):
+        inset = ax.inset_axes([0.3, 0.25, 0.45, 0.5])
+        _stack_memory(inset, runs, x, label=False)
+        inset.set_xticks(x, list(runs), fontsize=7)
+        inset.set_ylabel("GB (zoomed)", fontsize=7)
+        inset.tick_params(labelsize=7)
+        inset.set_title("zoom: usage is under 5% of capacity", fontsize=7)
     return fig
 
 

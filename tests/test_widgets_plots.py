@@ -18,6 +18,14 @@ def test_memory_bar_stacks_components_under_the_capacity_line():
     assert ax.get_title()
 
 
+def test_memory_bar_zooms_in_when_usage_is_a_sliver_of_capacity():
+    tiny = evaluate(load_model("olmoe-1b-7b"), load_hardware("h200"), Workload(batch=1, prompt_len=16),
+                    Strategy(tp=8, dp=8, ep=64))
+    assert tiny["memory_bytes_per_gpu"] < 0.05 * tiny.hardware.memory_bytes
+    assert len(plots.memory_bar(tiny).axes[0].child_axes) == 1  # the bars again, zoomed
+    assert not plots.memory_bar(E).axes[0].child_axes
+
+
 def test_time_breakdown_is_log_scale_per_phase():
     fig = plots.time_breakdown(E)
     assert [ax.get_xscale() for ax in fig.axes] == ["log", "log"]
