@@ -430,6 +430,9 @@ class Strategy:
     def parse(cls, text: str, convention: str = "auto") -> Strategy:
         """Read strategy notation such as 'EP64-TP8-PP2-DP2', 'EP64_TP2_PP1' or 'TP4 EP16 PP4 DP2'.
 
+        Degrees not written are 1, except ETP: it follows TP when no EP is written (experts
+        split like the rest under plain TP) and is 1 when EP is written.
+
         convention: 'folded' (world = dp*tp*pp), 'product' (world = ep*tp*pp*dp, the seeds'
         notation) or 'auto': folded when the degrees fold validly, product otherwise.
         """
@@ -466,7 +469,10 @@ class Strategy:
             etp = d.get("etp", d["tp"])
             return cls(dp=d["dp"] * d["ep"], tp=d["tp"], pp=d["pp"], ep=d["ep"], etp=etp,
                        microbatches=d["microbatches"], convention="product", notation=notation)
-        return cls(dp=d["dp"], tp=d["tp"], pp=d["pp"], ep=d["ep"], etp=d.get("etp", 1),
+        # unwritten ETP: experts split like everything else under plain TP (Megatron's and
+        # vLLM's default); whole experts once EP is written (vLLM's expert-parallel mode)
+        etp = d.get("etp", d["tp"] if d["ep"] == 1 else 1)
+        return cls(dp=d["dp"], tp=d["tp"], pp=d["pp"], ep=d["ep"], etp=etp,
                    microbatches=d["microbatches"], convention="folded", notation=notation)
 
     @classmethod
@@ -485,7 +491,7 @@ class Strategy:
         if model.is_moe and model.expert_ffn_dim % self.etp:
             raise SpecError(where, f"etp={self.etp} does not divide expert_ffn_dim="
                             f"{model.expert_ffn_dim}")
-        if not model.is_moe and (self.ep > 1 or self.etp > 1):
+        if not model.is_moe and (self.ep > 1 or self.etp not in (1, self.tp)):
             raise SpecError(where, f"ep={self.ep}, etp={self.etp} need a model with experts")
         if self.pp > model.num_layers:
             raise SpecError(where, f"pp={self.pp} exceeds {model.num_layers} layers")

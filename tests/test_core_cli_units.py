@@ -103,3 +103,18 @@ def test_plan_writes_diagram_and_deployment_into_new_folders(tmp_path, capsys):
                  "--deployment", str(deployment)]) == 0
     assert diagram.stat().st_size > 0
     assert json.loads(deployment.read_text())
+
+
+def test_plain_tp_splits_experts_too_unless_ep_is_written():
+    assert Strategy.parse("TP8").etp == 8  # as Megatron and vLLM shard experts under plain TP
+    assert Strategy.parse("TP8-EP8").etp == 1  # expert parallel: whole experts per GPU
+    assert Strategy.parse("TP8-ETP2").etp == 2  # written ETP wins
+    assert Strategy(tp=8).etp == 1  # the dataclass takes degrees as given
+
+
+def test_mixtral_on_eight_h100s_with_tp8_fits(capsys):
+    out = run_json(capsys, "evaluate", "--model", "mixtral-8x7b", "--hardware", "h100-sxm",
+                   "--strategy", "TP8", "--batch", "8", "--prompt", "512", "--format", "json")
+    assert out["fits"] and out["strategy"]["etp"] == 8
+    assert out["memory_breakdown_bytes"]["expert_weight_bytes_per_gpu"] == pytest.approx(
+        32 * (8 * 3 * 4096 * 14336 / 8 + 4096 * 8) * 2)  # experts split 8 ways, router replicated
