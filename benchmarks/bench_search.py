@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from moekit.presets import load_hardware, load_model
-from moekit.search import search
-from moekit.specs import Targets, Workload
+from moekit.plan.search import search
+from moekit.spec.inputs import Targets, Workload
+from moekit.spec.presets import load_hardware, load_model
 
 #: preset cases beside the scenarios: (model, hardware, batch, prompt, output, targets)
 PRESET_CASES = [
@@ -25,7 +25,7 @@ PRESET_CASES = [
 
 def _cases():
     try:
-        from moekit.scenario import bundled_names, load_scenario
+        from moekit.audit.scenario import bundled_names, load_scenario
     except ImportError:
         bundled_names = None
     if bundled_names is not None:

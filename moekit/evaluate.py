@@ -18,7 +18,7 @@ import sympy as sp
 from moekit.errors import SpecError
 from moekit.formulas import PHASES, REGISTRY, SYMBOLS
 from moekit.formulas.core import depends_on_phase
-from moekit.specs import DTYPE_BYTES, Hardware, Model, Strategy, Workload
+from moekit.spec.inputs import DTYPE_BYTES, Hardware, Model, Strategy, Workload
 
 INPUT_NAMES = tuple(SYMBOLS)
 STEP_INPUTS = {s.name for subs in PHASES.values() for s in subs}
@@ -284,3 +284,10 @@ def evaluate(model: Model, hardware: Hardware, workload: Workload, strategy: Str
     raw = evaluate_arrays(model.attention, all_inputs(model, hardware, workload, strategy))
     return Evaluation(model, hardware, workload, strategy,
                       {name: float(value) for name, value in raw.items()})
+
+
+def model_only_inputs() -> dict:
+    """Neutral non-model inputs, for quantities that depend on the model alone (parameters)."""
+    gpu = Hardware(name="unit", peak_flops={"bf16": 1.0}, hbm_bandwidth=1.0, memory_bytes=1.0)
+    return {**hardware_inputs(gpu, "bf16"), **workload_inputs(Workload(batch=1, prompt_len=1)),
+            **strategy_inputs(Strategy())}

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from moekit.audit import VERDICTS, audit
+from moekit.audit.scenario import load_scenario, scenario_from_mapping
+from moekit.audit.verdicts import VERDICTS, audit
 from moekit.cli import main
-from moekit.scenario import load_scenario, scenario_from_mapping
 
 
 @pytest.fixture(scope="module")

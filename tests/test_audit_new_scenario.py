@@ -8,8 +8,8 @@ ETP4 split them 4 ways (DP2 replicates): 23.35 GB per GPU; KV per token 2 x 8 x 
 
 import pytest
 
-from moekit.audit import audit
-from moekit.scenario import load_scenario
+from moekit.audit.scenario import load_scenario
+from moekit.audit.verdicts import audit
 
 EXPECTED = {
     "total_parameters": "ok",

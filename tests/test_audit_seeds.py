@@ -7,8 +7,8 @@ A change of verdict here is a finding about a seed document: read the reason bef
 
 import pytest
 
-from moekit.audit import audit
-from moekit.scenario import load_scenario
+from moekit.audit.scenario import load_scenario
+from moekit.audit.verdicts import audit
 
 SCENARIOS = {
     "seed000": "seed000_30b_ep64_tp8_pp2_dp2",

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from moekit.evaluate import evaluate
-from moekit.presets import load_hardware, load_model
-from moekit.specs import Strategy, Workload
-from moekit.widgets import format_value
+from moekit.spec.inputs import Strategy, Workload
+from moekit.spec.presets import load_hardware, load_model
+from moekit.ui.widgets import format_value
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "06_strategy_explorer.ipynb"

@@ -8,8 +8,8 @@ import pytest
 from moekit import calibration
 from moekit.errors import SpecError
 from moekit.evaluate import evaluate
-from moekit.presets import load_hardware, load_hardware_preset, load_model
-from moekit.specs import Model, Strategy, Workload
+from moekit.spec.inputs import Model, Strategy, Workload
+from moekit.spec.presets import load_hardware, load_hardware_preset, load_model
 
 GPUS = tuple(calibration.DEVICE_KINDS)
 
@@ -104,7 +104,7 @@ def test_calibrated_presets_take_the_sm_count_and_the_torch_layer_counts():
     assert hw.elementwise_kernels_per_layer == 25 and hw.elementwise_passes_per_layer == 42
     assert 0.6 < hw.fp8_mfu < hw.mfu  # fp8 reaches a lower share of its peak than bf16
     assert load_hardware_preset("h200@calibrated").source["fp8_mfu"].startswith(
-        "measured: fitted by moekit.calibration to data/measurements/gemm.csv (gemm_fp8 on-grid")
+        "measured: fitted by moekit.calibration.fit to data/measurements/gemm.csv (gemm_fp8 on-grid")
     assert "counted" in load_hardware_preset("h200@calibrated").assumed["elementwise_kernels_per_layer"]
     assert calibration.measurements("ceilings").query("op == 'copy' and buffer_bytes == 2**17")[
         "held_out"].all()

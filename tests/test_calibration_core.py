@@ -6,8 +6,8 @@ import pytest
 
 from moekit.errors import SpecError
 from moekit.evaluate import evaluate
-from moekit.presets import load_hardware, load_model
-from moekit.specs import Strategy, Workload
+from moekit.spec.inputs import Strategy, Workload
+from moekit.spec.presets import load_hardware, load_model
 
 MODEL = load_model("mixtral-8x7b")
 H100 = load_hardware("h100-sxm")

@@ -6,7 +6,7 @@ import pytest
 
 from moekit import SpecError, Strategy
 from moekit.cli import main
-from moekit.units import format_bytes, parse_quantity
+from moekit.spec.units import format_bytes, parse_quantity
 
 
 def run_json(capsys, *argv):

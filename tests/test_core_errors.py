@@ -7,7 +7,7 @@ import pytest
 import moekit
 from moekit import Hardware, Model, SpecError, Strategy, Targets, Workload, evaluate
 from moekit.cli import main
-from moekit.presets import load_hardware, load_model
+from moekit.spec.presets import load_hardware, load_model
 
 MIXTRAL = moekit.load_model("mixtral-8x7b")
 H100 = moekit.load_hardware("h100-sxm")

@@ -4,15 +4,14 @@ import pytest
 import yaml
 
 import moekit
-from moekit.cli import _unit_inputs
-from moekit.evaluate import evaluate_arrays, model_inputs
-from moekit.presets import DATA_DIR
+from moekit.evaluate import evaluate_arrays, model_inputs, model_only_inputs
+from moekit.spec.presets import DATA_DIR
 
 PUBLISHED = yaml.safe_load((DATA_DIR / "published_params.yaml").read_text())
 
 
 def params(model):
-    values = evaluate_arrays(model.attention, {**_unit_inputs(), **model_inputs(model)})
+    values = evaluate_arrays(model.attention, {**model_only_inputs(), **model_inputs(model)})
     return {k: float(values[k]) for k in ("total_params", "active_params", "embedding_params")}
 
 
@@ -64,7 +63,7 @@ def test_deepseek_v3_mla_attention_by_hand():
     attention = (7168 * 1536 + 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 + 512 * 128 * 256
                  + 128 * 128 * 7168)
     model = moekit.load_model("deepseek-v3")
-    values = evaluate_arrays("mla", {**_unit_inputs(), **model_inputs(model)})
+    values = evaluate_arrays("mla", {**model_only_inputs(), **model_inputs(model)})
     assert float(values["attention_params"]) == attention
 
 

@@ -12,7 +12,7 @@ import moekit
 from moekit import Strategy, Workload, evaluate
 from moekit.evaluate import all_inputs, evaluate_arrays
 from moekit.formulas import REGISTRY, SYMBOLS, expanded
-from moekit.specs import divisors
+from moekit.spec.inputs import divisors
 
 MODELS = {n: moekit.load_model(n) for n in
           ("mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v3", "seed-30b-moe", "olmoe-1b-7b")}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from moekit.errors import SpecError
-from moekit.hf_config import FLAT_FIELDS, model_fields_from_hf_config
+from moekit.spec.hf_config import FLAT_FIELDS, model_fields_from_hf_config
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CONFIGS = sorted((DATA / "hf_configs").glob("*.json"))

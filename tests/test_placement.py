@@ -5,15 +5,15 @@ import json
 import pytest
 
 from moekit.evaluate import evaluate
-from moekit.placement import (
+from moekit.plan.placement import (
     collective_groups,
     deployment_config,
     module_division,
     placement_figure,
     rank_map,
 )
-from moekit.presets import load_hardware
-from moekit.specs import Model, Strategy, Workload
+from moekit.spec.inputs import Model, Strategy, Workload
+from moekit.spec.presets import load_hardware
 
 HW = load_hardware("h100-sxm")
 MODEL = Model(name="tiny-moe", num_layers=5, d_model=512, vocab_size=2000, num_heads=8,

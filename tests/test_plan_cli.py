@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from moekit.cli import add_deployment_arguments, main
+from moekit.cli import main
+from moekit.cli.common import add_deployment_arguments
 
 
 def test_deployment_arguments_can_be_optional_for_commands_that_read_a_scenario():
@@ -57,7 +58,7 @@ def test_plan_says_plainly_when_no_strategy_meets(capsys):
 
 
 def test_plan_table_of_a_bundled_scenario_shows_the_document_strategy(capsys, tmp_path):
-    from moekit.scenario import bundled_names
+    from moekit.audit.scenario import bundled_names
 
     name = bundled_names()[0]
     deployment, diagram = tmp_path / "deploy.json", tmp_path / "placement.png"

@@ -5,9 +5,9 @@ import copy
 import pytest
 import yaml
 
-from moekit.claim_formula import evaluate_formula, parse_formula
+from moekit.audit.claim_formula import evaluate_formula, parse_formula
+from moekit.audit.scenario import bundled_names, load_scenario
 from moekit.errors import SpecError
-from moekit.scenario import bundled_names, load_scenario
 
 
 def test_seed000_loads_with_product_convention_and_its_claims():

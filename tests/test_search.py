@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moekit.evaluate import evaluate
-from moekit.presets import load_hardware
-from moekit.search import OBJECTIVES, comparison, constraints_for, pareto_mask, search
-from moekit.space import enumerate_space, violations
-from moekit.specs import Model, Strategy, Targets, Workload
+from moekit.plan.search import OBJECTIVES, comparison, constraints_for, pareto_mask, search
+from moekit.plan.space import enumerate_space, violations
+from moekit.spec.inputs import Model, Strategy, Targets, Workload
+from moekit.spec.presets import load_hardware
 
 HW = load_hardware("h100-sxm")
 MODEL = Model(name="tiny-moe", num_layers=4, d_model=512, vocab_size=2000, num_heads=8,

@@ -5,9 +5,9 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moekit.presets import load_hardware
-from moekit.space import SpaceLimits, enumerate_space, product_notation, stage_layers, violations
-from moekit.specs import Model, Strategy, Targets, Workload
+from moekit.plan.space import SpaceLimits, enumerate_space, product_notation, stage_layers, violations
+from moekit.spec.inputs import Model, Strategy, Targets, Workload
+from moekit.spec.presets import load_hardware
 
 HW = load_hardware("h100-sxm")
 

@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from moekit import explain, widgets
+from moekit.ui import explain, widgets
 from moekit.evaluate import evaluate
-from moekit.presets import load_hardware, load_model
-from moekit.specs import Strategy, Workload
+from moekit.spec.inputs import Strategy, Workload
+from moekit.spec.presets import load_hardware, load_model
 
 
 def shown(panel, name) -> float:
@@ -150,7 +150,7 @@ def test_panel_figures_are_png_outputs_of_the_output_widget():
 
 
 def test_scenario_panel_starts_at_the_documents_values_and_follows_its_knobs():
-    from moekit.scenario import load_scenario
+    from moekit.audit.scenario import load_scenario
 
     scenario = load_scenario("seed000_30b_ep64_tp8_pp2_dp2")
     panel = widgets.ScenarioPanel(scenario, show_plots=False)
@@ -164,8 +164,8 @@ def test_scenario_panel_starts_at_the_documents_values_and_follows_its_knobs():
 
 
 def test_audit_and_size_tables_show_every_claim_and_the_stated_size():
-    from moekit.audit import audit
-    from moekit.scenario import load_scenario
+    from moekit.audit.scenario import load_scenario
+    from moekit.audit.verdicts import audit
 
     scenario = load_scenario("seed000_30b_ep64_tp8_pp2_dp2")
     report = audit(scenario)

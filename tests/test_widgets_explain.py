@@ -1,12 +1,12 @@
-"""Formula display and the worked numbers of the cost-model notebook (moekit.explain)."""
+"""Formula display and the worked numbers of the cost-model notebook (moekit.ui.explain)."""
 
 import numpy as np
 import pytest
 
-from moekit import explain
+from moekit.ui import explain
 from moekit.evaluate import evaluate
-from moekit.presets import load_hardware, load_model
-from moekit.specs import Strategy, Workload
+from moekit.spec.inputs import Strategy, Workload
+from moekit.spec.presets import load_hardware, load_model
 
 MIXTRAL, H100 = load_model("mixtral-8x7b"), load_hardware("h100-sxm")
 DECODE = Workload(batch=64, prompt_len=2048, output_len=256)

@@ -9,7 +9,7 @@ from moekit.formulas import (  # noqa: F401  (registration order = evaluation or
     parameters,
     timing,
 )
-from moekit.formulas.core import REGISTRY, SYMBOLS, Formula, expanded, resolved
-from moekit.formulas.symbols import PHASES
+from moekit.formulas.core import REGISTRY, Formula, expanded, resolved
+from moekit.formulas.symbols import PHASES, SYMBOLS
 
 __all__ = ["REGISTRY", "SYMBOLS", "Formula", "PHASES", "expanded", "resolved"]

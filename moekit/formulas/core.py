@@ -9,30 +9,11 @@ per kind and the registry resolves them for a model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 
-
-@dataclass(frozen=True)
-class SymbolInfo:
-    """An input symbol: its name in code, how it is printed, what it means and its unit."""
-
-    name: str
-    latex: str
-    description: str
-    unit: str
-    symbol: sp.Symbol = field(compare=False, repr=False, default=None)
-
-
-SYMBOLS: dict[str, SymbolInfo] = {}
-
-
-def symbol(name: str, latex: str, description: str, unit: str) -> sp.Symbol:
-    """Declare an input symbol (nonnegative real) and record it in the symbol table."""
-    sym = sp.Symbol(name, nonnegative=True, real=True)
-    SYMBOLS[name] = SymbolInfo(name, latex, description, unit, sym)
-    return sym
+from moekit.formulas.symbols import PHASES
 
 
 @dataclass(frozen=True)
@@ -81,8 +62,6 @@ def resolved(attention: str) -> dict[str, sp.Expr]:
 
 def phase_of(symbol_name: str) -> tuple[str, str] | None:
     """('prefill', 'stage_time_s') for 'prefill_stage_time_s'; None for other names."""
-    from moekit.formulas.symbols import PHASES
-
     for phase in PHASES:
         if symbol_name.startswith(phase + "_") and symbol_name[len(phase) + 1:] in REGISTRY:
             return phase, symbol_name[len(phase) + 1:]
@@ -95,8 +74,6 @@ def expanded(name: str, attention: str = "gqa") -> sp.Expr:
     A symbol such as `prefill_stage_time_s` expands to `stage_time_s` with the step inputs
     of that phase put in (queries per sequence, attended context, KV length read).
     """
-    from moekit.formulas.symbols import PHASES
-
     exprs = resolved(attention)
     expr = exprs[name]
     for _ in range(len(exprs)):
@@ -115,8 +92,6 @@ def expanded(name: str, attention: str = "gqa") -> sp.Expr:
 
 def depends_on_phase(name: str) -> bool:
     """True when the formula (directly or through others) depends on a step input."""
-    from moekit.formulas.symbols import PHASES
-
     step_inputs = {s.name for subs in PHASES.values() for s in subs}
     f = REGISTRY[name]
     exprs = [f.expr] if f.variants is None else list(f.variants.values())

@@ -1,6 +1,32 @@
 """The input symbols of the cost model: one table, each with a description and a unit."""
 
-from moekit.formulas.core import symbol
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class SymbolInfo:
+    """An input symbol: its name in code, how it is printed, what it means and its unit."""
+
+    name: str
+    latex: str
+    description: str
+    unit: str
+    symbol: sp.Symbol = field(compare=False, repr=False, default=None)
+
+
+SYMBOLS: dict[str, SymbolInfo] = {}
+
+
+def symbol(name: str, latex: str, description: str, unit: str) -> sp.Symbol:
+    """Declare an input symbol (nonnegative real) and record it in the symbol table."""
+    sym = sp.Symbol(name, nonnegative=True, real=True)
+    SYMBOLS[name] = SymbolInfo(name, latex, description, unit, sym)
+    return sym
+
 
 # --- model ------------------------------------------------------------------------
 L = symbol("num_layers", "L", "transformer layers", "1")

@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from moekit.evaluate import MEMORY_COMPONENTS, Evaluation
-from moekit.explain import ridge_intensity
-from moekit.specs import Hardware
+from moekit.spec.inputs import Hardware
+from moekit.ui.explain import ridge_intensity
 
 BOUND_COLORS = {"compute": "#d62728", "memory": "#1f77b4", "communication": "#2ca02c"}
 MEMORY_COLORS = ["#4c72b0", "#dd8452", "#937860", "#8c8c8c", "#da8bc3", "#55a868", "#c44e52",

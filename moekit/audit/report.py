@@ -1,14 +1,8 @@
-"""`moekit audit [SCENARIO ...] [--format table|json|markdown]`: claim-by-claim verdicts.
-
-With no scenario, every bundled scenario is audited. The table groups claims by document
-with verdict counts; JSON is {"documents": [{"scenario", "source", "claims": [...]}]};
-Markdown is a review report to paste.
-"""
+"""Audit reports: the verdicts of one or more documents as a text table or Markdown."""
 
 from __future__ import annotations
 
-from moekit.audit import VERDICTS, DocumentAudit, audit, fmt
-from moekit.scenario import bundled_paths, load_scenario
+from moekit.audit.verdicts import DocumentAudit, fmt
 
 
 def render_table(audits: list[DocumentAudit]) -> str:
@@ -62,28 +56,3 @@ def render_markdown(audits: list[DocumentAudit]) -> str:
             out += ["", "Assumptions used:", ""] + [f"- {_md(x)}" for x in assumptions]
         out.append("")
     return "\n".join(out)
-
-
-def audit_documents(paths: list[str]) -> list[DocumentAudit]:
-    return [audit(load_scenario(p)) for p in (paths or [str(p) for p in bundled_paths()])]
-
-
-def _run(args) -> None:
-    from moekit.cli import print_json
-
-    audits = audit_documents(args.scenarios)
-    if args.format == "json":
-        print_json({"documents": [a.to_dict() for a in audits]})
-    elif args.format == "markdown":
-        print(render_markdown(audits))
-    else:
-        print(render_table(audits))
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("audit", help="check every numeric claim of deployment-plan scenarios",
-                              description=f"Verdicts: {', '.join(VERDICTS)}.")
-    p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
-                   help="scenario YAML file or bundled scenario name (default: all bundled)")
-    p.add_argument("--format", default="table", choices=["table", "json", "markdown"])
-    p.set_defaults(func=_run)

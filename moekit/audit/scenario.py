@@ -20,18 +20,20 @@ from pathlib import Path
 
 import sympy as sp
 
-from moekit.claim_formula import names_in, parse_formula
-from moekit.claim_units import to_si, unit_factor
+from moekit.audit.claim_formula import names_in, parse_formula
+from moekit.audit.claim_units import to_si, unit_factor
+from moekit.audit.forensics import MISTAKES
 from moekit.errors import SpecError
-from moekit.presets import (
-    DATA_DIR,
+from moekit.formulas import PHASES, REGISTRY, SYMBOLS
+from moekit.resources import DATA_DIR
+from moekit.spec.inputs import Hardware, Model, Strategy, Targets, Workload
+from moekit.spec.presets import (
     hardware_from_mapping,
     load_hardware,
     load_model,
     model_from_mapping,
     read_yaml,
 )
-from moekit.specs import Hardware, Model, Strategy, Targets, Workload
 
 SCENARIO_DIR = DATA_DIR / "scenarios"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -242,8 +244,6 @@ def _bound(value: object, where: str) -> Check:
 
 
 def _claim(data: object, where: str) -> Claim:
-    from moekit.forensics import MISTAKES
-
     _keys(data, where, CLAIM_KEYS, CLAIM_REQUIRED)
     cid = _string(data["id"], f"{where}.id")
     if not _ID.match(cid):
@@ -329,8 +329,12 @@ def scenario_from_mapping(data: object, where: str) -> Scenario:
                    for i, c in enumerate(_list(data["claims"], f"{where}.claims")))
     if not claims:
         raise SpecError(f"{where}.claims", "a scenario needs at least one claim")
+    source = _string(data["source"], f"{where}.source")
+    if source.startswith(("/", "../", "..\\")) or "/../" in source:
+        raise SpecError(f"{where}.source", f"{source!r} is a path outside the repository; name the "
+                        "document by file name (e.g. 'seed document 002_14546a35c26e775b.txt')")
     scenario = Scenario(
-        name=_string(data["name"], f"{where}.name"), source=_string(data["source"], f"{where}.source"),
+        name=_string(data["name"], f"{where}.name"), source=source,
         model=_spec("model", data, where), hardware=_spec("hardware", data, where),
         workload=Workload.from_dict(data["workload"], f"{where}.workload"),
         targets=Targets.from_dict(data.get("targets") or {}, f"{where}.targets"),
@@ -346,8 +350,6 @@ def scenario_from_mapping(data: object, where: str) -> Scenario:
 
 def _check_references(s: Scenario, where: str) -> None:
     """Ids unique; every assumption, missing input, dependency and formula name known."""
-    from moekit.formulas import REGISTRY, SYMBOLS
-
     ids = [c.id for c in s.claims]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -393,8 +395,6 @@ def _check_references(s: Scenario, where: str) -> None:
 
 
 def _evaluation_names() -> set:
-    from moekit.formulas import PHASES, REGISTRY, SYMBOLS
-
     names = set(REGISTRY) | set(SYMBOLS)
     return names | {f"{p}_{n}" for p in PHASES for n in names}
 

@@ -7,17 +7,32 @@ YAML is read with `yaml.safe_load` only. Preset files carry `source`, `notes` an
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from moekit.errors import SpecError
-from moekit.hf_config import model_fields_from_hf_config
-from moekit.specs import Hardware, Model, Preset
+from moekit.resources import DATA_DIR, available
+from moekit.spec.hf_config import model_fields_from_hf_config
+from moekit.spec.inputs import Hardware, Model, Preset
 
-DATA_DIR = Path(os.environ.get("MOEKIT_DATA", Path(__file__).resolve().parent.parent / "data"))
 METADATA_KEYS = ("source", "notes", "assumed")
+
+#: hardware variants ('h200@calibrated'): variant -> (builder(gpu, variant) -> Preset, the GPUs it has).
+#: The layer that builds them registers them (moekit.calibration); presets never import it back.
+HARDWARE_VARIANTS: dict[str, tuple[Callable[[str, str], Preset], tuple[str, ...]]] = {}
+
+
+def register_hardware_variant(variant: str, build: Callable[[str, str], Preset],
+                              gpus: tuple[str, ...]) -> None:
+    """Make 'GPU@variant' loadable by name for each of `gpus`."""
+    HARDWARE_VARIANTS[variant] = (build, tuple(gpus))
+
+
+def available_variants() -> list[str]:
+    """Every registered 'GPU@variant' name."""
+    return sorted(f"{gpu}@{variant}" for variant, (_, gpus) in HARDWARE_VARIANTS.items() for gpu in gpus)
 
 
 def read_yaml(path: Path) -> object:
@@ -41,11 +56,6 @@ def _split_metadata(data: object, where: str) -> tuple[dict, dict]:
     fields = {k: v for k, v in data.items() if k not in METADATA_KEYS}
     meta = {k: data[k] for k in METADATA_KEYS if k in data}
     return fields, meta
-
-
-def available(kind: str) -> list[str]:
-    """Names of the bundled presets of `kind` ('models' or 'hardware')."""
-    return sorted(p.stem for p in (DATA_DIR / kind).glob("*.yaml"))
 
 
 def _preset_path(kind: str, name: str) -> Path | None:
@@ -96,16 +106,15 @@ def load_hardware_preset(name_or_path: str | Path) -> Preset:
     such as 'h100-sxm@calibrated' (the preset with efficiencies fitted to GPU measurements)."""
     name = str(name_or_path)
     if "@" in name:
-        from moekit.calibration import calibrated_preset
-
         gpu, variant = name.lower().split("@", 1)
-        return calibrated_preset(gpu, variant)
+        if variant not in HARDWARE_VARIANTS or gpu not in HARDWARE_VARIANTS[variant][1]:
+            raise SpecError(f"hardware {name!r}", "no such variant; variants: "
+                            + (", ".join(available_variants()) or "none registered"))
+        return HARDWARE_VARIANTS[variant][0](gpu, variant)
     path = _preset_path("hardware", name)
     if path is None or path.suffix == ".json":
-        from moekit.calibration import available_calibrated
-
         raise SpecError(f"hardware {name!r}", "no such preset or YAML file; presets: "
-                        + ", ".join(available("hardware") + available_calibrated()))
+                        + ", ".join(available("hardware") + available_variants()))
     return hardware_from_mapping(read_yaml(path), str(path))
 
 

@@ -7,7 +7,7 @@ decimal unless written with an i (GiB): the documents mix the two and moekit nev
 from __future__ import annotations
 
 from moekit.errors import SpecError
-from moekit.units import UNITS
+from moekit.spec.units import UNITS
 
 #: counted things: the unit is a noun, the SI value is the count
 COUNT_NOUNS = (

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from moekit.cli import add_deployment_arguments, deployment_from_args, print_json
+from moekit.audit.scenario import load_scenario
+from moekit.cli.common import add_deployment_arguments, deployment_from_args, print_json
 from moekit.errors import SpecError
 from moekit.evaluate import evaluate
-from moekit.placement import deployment_config, placement_figure
-from moekit.search import DEFAULT_OBJECTIVE, OBJECTIVES, comparison, plan_dict, search
-from moekit.space import SpaceLimits
-from moekit.specs import Strategy, Targets
+from moekit.plan.placement import deployment_config, placement_figure
+from moekit.plan.search import DEFAULT_OBJECTIVE, OBJECTIVES, comparison, plan_dict, search
+from moekit.plan.space import SpaceLimits
+from moekit.spec.inputs import Strategy, Targets
 
 TARGET_FLAGS = {  # flag dest -> Targets field (values keep their units: '50 ms', '100 tokens/ms')
     "ttft": "ttft_s", "tpot": "tpot_s", "request_latency": "request_latency_s",
@@ -60,8 +61,6 @@ def add_parser(subparsers) -> None:
 def _inputs(args):
     """(name, model, hardware, workload, targets, document strategy) from a scenario or flags."""
     if args.scenario:
-        from moekit.scenario import load_scenario
-
         sc = load_scenario(args.scenario)
         model, hardware, workload, targets, document = (sc.model, sc.hardware, sc.workload,
                                                         sc.targets, sc.strategy)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from moekit.evaluate import Evaluation, strategy_dict
-from moekit.space import product_notation, stage_layers
-from moekit.specs import Hardware, Model, Strategy, Workload
+from moekit.plan.space import product_notation, stage_layers
+from moekit.spec.inputs import Hardware, Model, Strategy, Workload
 
 
 def stage_layer_ranges(model: Model, pp: int) -> list[tuple[int, int]]:

@@ -32,8 +32,9 @@ import sympy as sp
 from moekit.errors import SpecError
 from moekit.evaluate import hardware_inputs, model_inputs, strategy_inputs, workload_inputs
 from moekit.formulas import PHASES, expanded
-from moekit.presets import DATA_DIR, load_hardware_preset
-from moekit.specs import Hardware, Model, Preset, Strategy, Workload
+from moekit.resources import DATA_DIR
+from moekit.spec.inputs import Hardware, Model, Preset, Strategy, Workload
+from moekit.spec.presets import available_variants, load_hardware_preset
 
 MEASUREMENTS = DATA_DIR / "measurements"
 #: calibrated preset -> the device kind whose single-GPU rows fit it
@@ -400,7 +401,7 @@ def _provenance(gpu: str, mode: str) -> dict:
     source = {}
     for stage, names in STAGES.items():
         csv = CSV_OF.get(stage, stage)
-        text = (f"measured: fitted by moekit.calibration to data/measurements/{csv}.csv "
+        text = (f"measured: fitted by moekit.calibration.fit to data/measurements/{csv}.csv "
                 f"({stage} on-grid {mode} rows, ")
         text += (f"2 x H200 over NVLink, runs {', '.join(nccl_runs)})" if csv == "nccl"
                  else f"{where})")
@@ -411,12 +412,9 @@ def _provenance(gpu: str, mode: str) -> dict:
 @lru_cache(maxsize=8)
 def calibrated_preset(gpu: str, variant: str = "calibrated") -> Preset:
     """`gpu`'s bundled preset with the fields fitted to the measurements (e.g. 'h200', 'calibrated')."""
-    if variant not in VARIANTS:
-        raise SpecError(f"hardware {gpu}@{variant}", f"unknown variant {variant!r}; available: "
-                        + ", ".join(available_calibrated()))
-    if gpu not in DEVICE_KINDS:
-        raise SpecError(f"hardware {gpu}@{variant}", "no measurements for this GPU; available: "
-                        + ", ".join(available_calibrated()))
+    if variant not in VARIANTS or gpu not in DEVICE_KINDS:
+        raise SpecError(f"hardware {gpu}@{variant}", "no measurements for this GPU and variant; "
+                        "available: " + ", ".join(available_variants()))
     mode = VARIANTS[variant]
     base = load_hardware_preset(gpu)
     fitted = fitted_parameters(gpu, mode)
@@ -439,13 +437,8 @@ def calibrated_preset(gpu: str, variant: str = "calibrated") -> Preset:
     assumed["group_size"] = ("collectives were measured over 2 GPUs only; larger groups and "
                              "inter-node links are the alpha-beta extrapolation, not measured")
     notes = (f"{base.notes} Calibrated: efficiencies fitted to the H100/H200 measurements "
-             f"(data/measurements, {mode} timings) by moekit.calibration.").strip()
+             f"(data/measurements, {mode} timings) by moekit.calibration.fit.").strip()
     return Preset(spec, source, notes, assumed, f"{base.path}@{variant}")
-
-
-def available_calibrated() -> list[str]:
-    """Names of every calibrated hardware preset."""
-    return [f"{gpu}@{variant}" for gpu in DEVICE_KINDS for variant in VARIANTS]
 
 
 # --- accuracy --------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ from functools import lru_cache
 import ipywidgets as W
 import numpy as np
 
-from moekit import explain, plots
 from moekit.errors import MoekitError
 from moekit.evaluate import Evaluation, evaluate
-from moekit.presets import available, load_hardware, load_model
-from moekit.specs import DTYPE_BYTES, Hardware, Model, Strategy, Targets, Workload
+from moekit.plan.search import label_of, search
+from moekit.spec.inputs import DTYPE_BYTES, Hardware, Model, Strategy, Targets, Workload
+from moekit.spec.presets import available, load_hardware, load_model
+from moekit.ui import explain, plots
 
 POWERS_OF_TWO = [2**i for i in range(0, 13)]
 DTYPES = [d for d in DTYPE_BYTES if d not in ("fp32", "tf32")]
@@ -396,8 +397,6 @@ _SEARCHES: dict = {}
 
 def _search(model: Model, hardware: Hardware, workload: Workload, max_gpus: int):
     """The searched space for the explorer's inputs; degrees do not change it, so it is kept."""
-    from moekit.search import search
-
     key = (repr(model), repr(hardware), repr(workload), max_gpus)
     if key not in _SEARCHES:
         if len(_SEARCHES) > 8:
@@ -417,8 +416,6 @@ def dominating(plan, e: Evaluation) -> int:
 
 def front_readings(plan, e: Evaluation) -> list[Reading]:
     """Where the current strategy stands against the searched space."""
-    from moekit.search import label_of
-
     best = plan.best
     beaten = dominating(plan, e)
     return [

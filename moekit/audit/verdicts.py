@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from moekit.claim_formula import evaluate_formula
-from moekit.claim_units import from_si
+from moekit.audit.claim_formula import evaluate_formula
+from moekit.audit.claim_units import from_si
+from moekit.audit.forensics import MISTAKES, sentence, slips, within
+from moekit.audit.scenario import Claim, Scenario
 from moekit.errors import SpecError
 from moekit.evaluate import Evaluation, evaluate
-from moekit.forensics import MISTAKES, sentence, slips, within
-from moekit.scenario import Claim, Scenario
 
 VERDICTS = ("ok", "arithmetic_error", "model_error", "inconsistent", "infeasible", "unverifiable")
 GRAVITY = ("infeasible", "arithmetic_error", "inconsistent", "model_error")

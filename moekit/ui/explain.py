@@ -13,9 +13,12 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
-from moekit.evaluate import all_inputs, evaluate_arrays
+from moekit.audit.verdicts import fmt
+from moekit.evaluate import all_inputs, evaluate, evaluate_arrays
 from moekit.formulas import REGISTRY, SYMBOLS
-from moekit.specs import Hardware, Model, Strategy, Workload
+from moekit.plan.search import label_of, search
+from moekit.spec.inputs import Hardware, Model, Strategy, Workload
+from moekit.spec.presets import load_hardware
 
 
 def _printed_names() -> dict[str, str]:
@@ -157,8 +160,6 @@ def decode_compute_bound_batch(model: Model, hardware: Hardware, workload: Workl
 
 def expected_experts_hit(model: Model, tokens, num_experts=None, top_k=None) -> np.ndarray:
     """Expected distinct experts of one layer that `tokens` decode tokens read (one EP group)."""
-    from moekit.presets import load_hardware
-
     tokens = np.asarray(tokens, dtype=float)
     overrides = {"batch": tokens}
     if num_experts is not None:
@@ -233,8 +234,6 @@ def compare(evaluations: dict) -> pd.DataFrame:
 
 def fit_table(models: dict, gpus: dict, strategies: list[str], workload: Workload) -> pd.DataFrame:
     """Every model x GPU x strategy (folded notation): does it fit, and what does it cost?"""
-    from moekit.evaluate import evaluate
-
     runs = {}
     for mname, model in models.items():
         for gname, gpu in gpus.items():
@@ -246,8 +245,6 @@ def fit_table(models: dict, gpus: dict, strategies: list[str], workload: Workloa
 
 def kv_cache_per_token(model: Model, kv_dtype: str = "bf16") -> float:
     """KV-cache bytes one token adds over all layers (registry `kv_elements_per_token`)."""
-    from moekit.presets import load_hardware
-
     v = sweep(model, load_hardware("h100-sxm"), Workload(batch=1, prompt_len=1, kv_dtype=kv_dtype),
               ONE_GPU)
     return float(v["kv_elements_per_token"] * model.num_layers * v["kv_bytes"])
@@ -256,8 +253,6 @@ def kv_cache_per_token(model: Model, kv_dtype: str = "bf16") -> float:
 def best_strategies(models: dict, gpus: dict, workload: Workload, targets,
                     objective: str = "decode_throughput") -> pd.DataFrame:
     """moekit's best strategy for every model x GPU under `targets` (vectorised search)."""
-    from moekit.search import label_of, search
-
     rows = []
     for mname, model in models.items():
         for gname, gpu in gpus.items():
@@ -295,8 +290,6 @@ def scenario_table(scenario) -> pd.DataFrame:
 
 def audit_table(document_audit) -> pd.DataFrame:
     """One row per claim: claimed and recomputed value, ratio, verdict and its explanation."""
-    from moekit.audit import fmt
-
     rows = []
     for v in document_audit.verdicts:
         c = v.claim

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moekit.errors import SpecError
-from moekit.units import parse_quantity
+from moekit.spec.units import parse_quantity
 
 #: bytes per element of each precision moekit knows
 DTYPE_BYTES: dict[str, float] = {
@@ -193,7 +193,7 @@ class Hardware:
     gemm_half_rows: float = 0.0  # rows at which a GEMM reaches half of peak*mfu (0: flat)
     hbm_half_bytes: float = 0.0  # bytes at which a transfer reaches half bandwidth (0: flat)
     kernel_overhead: float = 0.0  # fixed seconds per op (launches)
-    # Kernel-specific efficiencies, from measurements (moekit.calibration). None: the GEMM figure
+    # Kernel-specific efficiencies, from measurements (moekit.calibration.fit). None: the GEMM figure
     # above (mfu, gemm_half_rows, hbm_utilization, hbm_half_bytes) or the intra-node link.
     attention_mfu: float | None = None
     attention_half_rows: float | None = None

@@ -1,6 +1,6 @@
 """Search the strategy space: one vectorised evaluation, targets, objective, Pareto front.
 
-`search` enumerates the space (moekit.space), evaluates every candidate (and the document's
+`search` enumerates the space (moekit.plan.space), evaluates every candidate (and the document's
 own strategy, when given) in ONE `evaluate_arrays` call, checks each against the targets,
 ranks the ones that meet them by the objective, and says which constraint binds. When no
 candidate meets the targets it says so and lists the nearest ones with how far each misses.
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from moekit.errors import SpecError
 from moekit.evaluate import (
     evaluate,
     evaluate_arrays,
@@ -22,7 +23,7 @@ from moekit.evaluate import (
     strategy_dict,
     workload_inputs,
 )
-from moekit.space import (
+from moekit.plan.space import (
     DEGREES,
     SpaceLimits,
     derived_columns,
@@ -30,7 +31,7 @@ from moekit.space import (
     product_notation,
     violations,
 )
-from moekit.specs import Hardware, Model, Strategy, Targets, Workload
+from moekit.spec.inputs import Hardware, Model, Strategy, Targets, Workload
 
 
 @dataclass(frozen=True)
@@ -352,8 +353,6 @@ def search(model: Model, hardware: Hardware, workload: Workload, targets: Target
            document: Strategy | None = None, nearest: int = 5) -> Plan:
     """Search every valid strategy; see the module docstring."""
     if objective not in OBJECTIVES:
-        from moekit.errors import SpecError
-
         raise SpecError("objective", f"{objective!r} is not known; use one of {', '.join(OBJECTIVES)}")
     targets = targets or Targets()
     limits = limits or SpaceLimits()
@@ -525,7 +524,7 @@ def comparison(plan: Plan) -> pd.DataFrame:
 
 def plan_scenario(scenario, objective: str = DEFAULT_OBJECTIVE, limits: SpaceLimits | None = None,
                   **target_changes) -> Plan:
-    """Search for a loaded scenario (moekit.scenario.Scenario) under its own targets, with the
+    """Search for a loaded scenario (moekit.audit.scenario.Scenario) under its own targets, with the
     document's strategy evaluated beside; `target_changes` override Targets fields."""
     targets = scenario.targets
     if target_changes:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from moekit.specs import Hardware, Model, Strategy, Targets, Workload, divisors
+from moekit.spec.inputs import Hardware, Model, Strategy, Targets, Workload, divisors
 
 DEGREES = ("dp", "tp", "pp", "ep", "etp", "microbatches")
 

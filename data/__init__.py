@@ -1,0 +1,1 @@
+"""moekit's bundled data (presets, scenarios, measurements), installed as the package `moekit.data`."""

@@ -1,0 +1,1 @@
+"""Audit: a plan document's claims as a scenario, each checked and given a verdict."""

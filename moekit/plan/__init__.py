@@ -1,0 +1,1 @@
+"""Plan: the strategy space, its vectorised search and the placement of a chosen strategy on GPUs."""

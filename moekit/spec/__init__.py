@@ -1,0 +1,1 @@
+"""Inputs: validated specs (Model, Hardware, Workload, Strategy, Targets), units, presets, HF configs."""

@@ -1,0 +1,1 @@
+"""Jupyter views: formula explanations, matplotlib figures, ipywidgets panels."""
