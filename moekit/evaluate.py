@@ -19,6 +19,7 @@ from moekit.errors import SpecError
 from moekit.formulas import PHASES, REGISTRY, SYMBOLS
 from moekit.formulas.core import depends_on_phase
 from moekit.spec.inputs import DTYPE_BYTES, Hardware, Model, Strategy, Workload
+from moekit.spec.stack import NO_STACK, Stack, load_stack
 
 INPUT_NAMES = tuple(SYMBOLS)
 STEP_INPUTS = {s.name for subs in PHASES.values() for s in subs}
@@ -90,9 +91,12 @@ def model_inputs(model: Model) -> dict[str, float]:
     }
 
 
-def hardware_inputs(hardware: Hardware, compute_dtype: str) -> dict[str, float]:
-    """Input symbol values of a GPU computing in `compute_dtype`."""
+def hardware_inputs(hardware: Hardware, compute_dtype: str, stack: Stack = NO_STACK) -> dict[str, float]:
+    """Input symbol values of a GPU computing in `compute_dtype` under `stack` (its efficiencies
+    replace the preset's; its terms are the stack symbols)."""
+    hardware = stack.on(hardware)
     return {
+        **stack.inputs(),
         "peak_flops": hardware.peak_for(compute_dtype),
         "hbm_bandwidth": hardware.hbm_bandwidth, "hbm_utilization": hardware.hbm_utilization,
         "memory_bytes": hardware.memory_bytes, "gpus_per_node": hardware.gpus_per_node,
@@ -124,8 +128,8 @@ def strategy_inputs(strategy: Strategy) -> dict[str, float]:
             "etp": strategy.etp, "microbatches": strategy.microbatches}
 
 
-def all_inputs(model, hardware, workload, strategy) -> dict[str, float]:
-    return {**model_inputs(model), **hardware_inputs(hardware, workload.compute_dtype),
+def all_inputs(model, hardware, workload, strategy, stack: Stack = NO_STACK) -> dict[str, float]:
+    return {**model_inputs(model), **hardware_inputs(hardware, workload.compute_dtype, stack),
             **workload_inputs(workload), **strategy_inputs(strategy)}
 
 
@@ -170,6 +174,7 @@ class Evaluation:
     workload: Workload
     strategy: Strategy
     values: dict  # formula or input name -> float
+    stack: Stack = NO_STACK  # the serving software every time assumes
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]
@@ -235,7 +240,8 @@ class Evaluation:
         v = self.values
         memory = {name: v[name] for name in MEMORY_COMPONENTS.values()}
         return {
-            "model": self.model.name, "hardware": self.hardware.name,
+            "model": self.model.name, "hardware": self.hardware.name, "stack": self.stack.name,
+            "stack_engine": self.stack.engine,
             "strategy": strategy_dict(self.strategy),
             "workload": {"batch": self.workload.batch, "prompt_len": self.workload.prompt_len,
                          "output_len": self.workload.output_len,
@@ -277,13 +283,15 @@ def strategy_dict(strategy: Strategy) -> dict:
 
 
 def evaluate(model: Model, hardware: Hardware, workload: Workload, strategy: Strategy,
-             check: bool = True) -> Evaluation:
-    """Cost of one deployment. With `check`, degrees that do not divide the model raise."""
+             check: bool = True, stack: Stack | str | None = None) -> Evaluation:
+    """Cost of one deployment on a serving `stack` (a name such as 'sglang', a Stack, or None:
+    the GPU preset's efficiencies alone). With `check`, degrees that do not divide the model raise."""
     if check:
         strategy.check_fits(model)
-    raw = evaluate_arrays(model.attention, all_inputs(model, hardware, workload, strategy))
-    return Evaluation(model, hardware, workload, strategy,
-                      {name: float(value) for name, value in raw.items()})
+    stack = load_stack(stack)
+    raw = evaluate_arrays(model.attention, all_inputs(model, hardware, workload, strategy, stack))
+    return Evaluation(model, stack.on(hardware), workload, strategy,
+                      {name: float(value) for name, value in raw.items()}, stack)
 
 
 def model_only_inputs() -> dict:

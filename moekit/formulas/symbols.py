@@ -124,6 +124,20 @@ p2p_lat = symbol("p2p_latency", r"\alpha_{p2p}", "latency of one intra-node send
 overhead = symbol("runtime_overhead_bytes", "M_{rt}", "runtime reserve: CUDA context, framework, "
                   "NCCL buffers", "B")
 
+# --- stack: what the serving software does (moekit.spec.stack; 0 switches a term off) ---------
+t_step = symbol("step_overhead", r"t_{step}", "host time of one forward step outside the GPU "
+                "kernels: scheduling, input preparation, sampling, detokenisation", "s")
+t_host = symbol("host_kernel_time", r"t_{host}", "host time to launch one kernel from Python "
+                "eagerly (a CUDA graph replays them with none)", "s")
+n_k = symbol("kernels_per_layer", r"n_{k}", "kernels one transformer layer launches", "1")
+g_dec = symbol("cuda_graph_decode", r"\gamma_{dec}", "1 when decode steps replay a CUDA graph (no "
+               "host launches), 0 when eager", "1")
+mla_re = symbol("mla_reexpand", r"\rho_{mla}", "1 when decode re-expands the MLA latent cache to "
+                "full keys and values every step (not absorbed), 0 when absorbed", "1")
+mask_mat = symbol("causal_mask_materialized", r"\mu_{mask}", "1 when attention reads a "
+                  "materialised causal mask (one byte per query-key pair), 0 when the kernel masks "
+                  "by position", "1")
+
 # --- workload ---------------------------------------------------------------------
 B = symbol("batch", "B", "sequences in flight across the deployment", "1")
 S = symbol("prompt_len", "S", "prompt tokens per sequence", "1")
@@ -151,9 +165,11 @@ n_q = symbol("queries_per_seq", "n_{q}", "new tokens per sequence in this step (
 ctx = symbol("attended_context", r"\bar{c}", "mean context a new token attends to "
              "((S+1)/2 causal prefill, C decode)", "1")
 kv_len = symbol("kv_read_len", "c_{kv}", "KV-cache tokens read per sequence in this step", "1")
+eager = symbol("eager_launch", r"\epsilon", "1 when this step's kernels are launched from the host "
+               "one by one (prefill; decode without a CUDA graph), 0 under a CUDA graph", "1")
 
 #: values of the step inputs in each phase
 PHASES = {
-    "prefill": {n_q: S, ctx: (S + 1) / 2, kv_len: S},
-    "decode": {n_q: 1, ctx: C, kv_len: C},
+    "prefill": {n_q: S, ctx: (S + 1) / 2, kv_len: S, eager: 1},
+    "decode": {n_q: 1, ctx: C, kv_len: C, eager: 1 - g_dec},
 }

@@ -52,6 +52,10 @@ from moekit.formulas.symbols import (
     bytes_half,
     ctx,
     d,
+    d_nope,
+    d_rope,
+    d_v,
+    eager,
     ep,
     etp,
     ew_kernel,
@@ -72,7 +76,10 @@ from moekit.formulas.symbols import (
     kv_len,
     launch,
     m,
+    mask_mat,
     mfu,
+    mla_re,
+    n_k,
     n_mat,
     n_q,
     n_s,
@@ -80,7 +87,10 @@ from moekit.formulas.symbols import (
     overlap,
     peak,
     pp,
+    r_kv,
     rows_half,
+    t_host,
+    t_step,
     tp,
     util_hbm,
 )
@@ -230,15 +240,50 @@ t_ew_layer = formula(
     "norms, residual adds, router softmax/top-k and KV write of one layer: memory time plus a "
     "fixed time per kernel", t_ew_layer_mem + ew_kernels * ew_kernel, latex=r"t_{ew}")
 
+# --- stack terms (moekit.spec.stack): each is 0 unless the serving software does it ---------
+extra_kv = kv_len - n_q  # cached tokens beyond this step's own: 0 in prefill, C - 1 in decode
+mla_re_flops = formula(
+    "mla_reexpand_flops_per_gpu", "FLOP",
+    "a stack that does not absorb MLA's up-projections multiplies the cached latent of every "
+    "earlier token back to per-head keys and values in each decode step (0 for GQA)",
+    variants={"gqa": sp.Integer(0),
+              "mla": mla_re * seqs_per_rank * extra_kv * 2 * r_kv * h / tp * (d_nope + d_v)},
+    latex=r"F^{GPU}_{mla,re}")
+mla_re_bytes = formula(
+    "mla_reexpand_bytes_per_gpu", "B",
+    "HBM bytes of that re-expansion: the latent read, the expanded keys and values written and "
+    "read back by attention (0 for GQA)",
+    variants={"gqa": sp.Integer(0),
+              "mla": mla_re * seqs_per_rank * extra_kv
+              * ((r_kv + d_rope) * b_kv + 2 * h / tp * (d_nope + d_rope + d_v) * b_a)},
+    latex=r"D^{GPU}_{mla,re}")
+t_mla_re = formula(
+    "mla_reexpand_time_s", "s", "MLA re-expansion of one layer: roofline time (0 when absorbed)",
+    sp.Max(mla_re_flops / (peak * mfu), mla_re_bytes / (bw_hbm * util_hbm)), latex=r"t_{mla,re}")
+mask_bytes = formula(
+    "attention_mask_bytes_per_gpu", "B",
+    "a materialised causal mask read by the attention kernel of one layer: one byte per query-key "
+    "pair (0 when the kernel masks by position)",
+    mask_mat * seqs_per_rank * n_q * kv_len, latex=r"D^{GPU}_{mask}")
+t_mask = formula("attention_mask_time_s", "s", "reading that mask at the HBM bandwidth",
+                 mask_bytes / (bw_hbm * util_hbm), latex=r"t_{mask}")
+t_host_layer = formula(
+    "layer_host_time_s", "s",
+    "host time to launch one layer's kernels eagerly; the GPU waits for it when it is longer than "
+    "the kernels (0 under a CUDA graph)", eager * n_k * t_host, latex=r"t_{L}^{host}")
+
 comm_share = 1 - overlap
 t_moe_layer = formula(
-    "moe_layer_time_s", "s", "one MoE layer on the busiest GPU",
-    t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer
-    + comm_share * 2 * (t_tp_ar + t_ep_a2a),
+    "moe_layer_time_s", "s",
+    "one MoE layer on the busiest GPU: its kernels and collectives, or the host's launches if slower",
+    sp.Max(t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask
+           + comm_share * 2 * (t_tp_ar + t_ep_a2a), t_host_layer),
     latex="t_{L,moe}")
 t_dense_layer = formula(
-    "dense_layer_time_s", "s", "one dense layer on the busiest GPU",
-    t_proj + t_core + t_dense + t_ew_layer + comm_share * 2 * t_tp_ar, latex="t_{L,dense}")
+    "dense_layer_time_s", "s",
+    "one dense layer on the busiest GPU: its kernels and collectives, or the host's launches if slower",
+    sp.Max(t_proj + t_core + t_dense + t_ew_layer + t_mla_re + t_mask + comm_share * 2 * t_tp_ar,
+           t_host_layer), latex="t_{L,dense}")
 stage_comm = formula(
     "stage_comm_time_s", "s", "collectives on the busiest stage's critical path (after overlap)",
     comm_share * (2 * (moe_layers_per_stage + dense_layers_per_stage) * t_tp_ar
@@ -254,11 +299,13 @@ t_stage_prefill = sp.Symbol("prefill_stage_time_s", nonnegative=True, real=True)
 t_stage_decode = sp.Symbol("decode_stage_time_s", nonnegative=True, real=True)
 
 ttft = formula("ttft_s", "s",
-               "time to first token: the batch's prompts through all stages in m micro-batches",
-               (m + pp - 1) * t_stage_prefill, latex="TTFT")
+               "time to first token: the batch's prompts through all stages in m micro-batches, plus the "
+               "stack's host time of one step",
+               (m + pp - 1) * t_stage_prefill + t_step, latex="TTFT")
 tpot = formula("tpot_s", "s",
                "time per output token at context C: a sequence's micro-batch comes round every "
-               "max(m, pp) stage times", sp.Max(m, pp) * t_stage_decode, latex="TPOT")
+               "max(m, pp) stage times, plus the stack's host time of one step",
+               sp.Max(m, pp) * t_stage_decode + t_step, latex="TPOT")
 request_latency = formula("request_latency_s", "s", "TTFT plus O-1 decode steps",
                           ttft + (O - 1) * tpot, latex="t_{req}")
 prefill_tps = formula("prefill_tokens_per_s_per_gpu", "1/s", "prompt tokens per second per GPU",

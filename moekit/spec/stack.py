@@ -1,0 +1,167 @@
+"""Serving stacks: what the software that runs the model does, as the cost model sees it.
+
+A GPU preset holds hardware figures; a stack holds what an implementation does on it (fused or
+separate elementwise kernels, CUDA-graph or eager decode, attention and MoE kernels, MLA absorbed or
+re-expanded, a materialised causal mask, the all-to-all library, host time per step) and the kernel
+efficiencies it reaches. Each term is a registry symbol (moekit.formulas.symbols, "stack" section);
+each efficiency replaces the GPU preset's field of the same name. Stacks are YAML files in
+`data/stacks/`; one with a `calibrate:` block gets its efficiencies fitted to measured rows by the
+fitter registered for it (moekit.calibration.stacks), never typed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from moekit.errors import SpecError
+from moekit.resources import DATA_DIR, available
+from moekit.spec.inputs import Hardware
+from moekit.spec.presets import read_yaml
+from moekit.spec.units import parse_quantity
+
+ATTENTION_KERNELS = ("sdpa-flash", "sdpa-efficient", "eager", "fa3", "flashinfer", "flashmla",
+                     "trtllm-fmha")
+MOE_KERNELS = ("grouped-gemm", "fused-moe", "loop")
+ALL_TO_ALL = ("nccl", "deepep-normal", "deepep-low-latency")
+#: GPU-preset fields a stack may set: the kernel efficiencies, never the hardware's peaks or sizes
+EFFICIENCY_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Hardware)
+    if f.name not in {"name", "peak_flops", "hbm_bandwidth", "memory_bytes", "gpus_per_node",
+                      "intra_node_bandwidth", "intra_node_latency", "inter_node_bandwidth",
+                      "inter_node_latency", "runtime_overhead_bytes", "sm_count"})
+METADATA_KEYS = ("source", "notes", "assumed", "calibrate")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One serving implementation. Times in seconds; 0 switches a term off."""
+
+    name: str
+    engine: str = ""  # the software and version it stands for, e.g. "SGLang 0.5.1"
+    step_overhead: float = 0.0  # host time per forward step: scheduler, sampling, output
+    host_kernel_time: float = 0.0  # host time per eagerly launched kernel (Python + CUDA launch)
+    kernels_per_layer: float = 0.0  # kernels one layer launches (matters only when eager)
+    cuda_graph_decode: bool = True  # decode replays a CUDA graph: no host launches
+    mla_absorbed: bool = True  # MLA decode attends in the latent space (else re-expands K, V)
+    causal_mask_materialized: bool = False  # attention reads a [B, S, S] mask from HBM
+    attention_kernel: str = "flashinfer"
+    moe_kernel: str = "fused-moe"
+    all_to_all: str = "nccl"
+    efficiency: dict = field(default_factory=dict)  # GPU-preset field -> value
+
+    def __post_init__(self):
+        where = f"stack {self.name!r}"
+        for name in ("step_overhead", "host_kernel_time", "kernels_per_layer"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise SpecError(where, f"{name}={value!r} must be a number >= 0")
+        for name in ("cuda_graph_decode", "mla_absorbed", "causal_mask_materialized"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(where, f"{name}={getattr(self, name)!r} must be true or false")
+        for name, allowed in (("attention_kernel", ATTENTION_KERNELS), ("moe_kernel", MOE_KERNELS),
+                              ("all_to_all", ALL_TO_ALL)):
+            if getattr(self, name) not in allowed:
+                raise SpecError(where, f"{name}={getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        unknown = sorted(set(self.efficiency) - set(EFFICIENCY_FIELDS))
+        if unknown:
+            raise SpecError(f"{where}.efficiency", f"unknown field(s) {', '.join(unknown)}; allowed: "
+                            f"{', '.join(EFFICIENCY_FIELDS)}")
+
+    def on(self, hardware: Hardware) -> Hardware:
+        """`hardware` with this stack's kernel efficiencies in place of the preset's."""
+        return dataclasses.replace(hardware, **self.efficiency)
+
+    def inputs(self) -> dict[str, float]:
+        """Values of the stack symbols of the cost model."""
+        return {"step_overhead": self.step_overhead, "host_kernel_time": self.host_kernel_time,
+                "kernels_per_layer": self.kernels_per_layer,
+                "cuda_graph_decode": float(self.cuda_graph_decode),
+                "mla_reexpand": float(not self.mla_absorbed),
+                "causal_mask_materialized": float(self.causal_mask_materialized)}
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "stack") -> Stack:
+        if not isinstance(data, dict):
+            raise SpecError(where, f"expected a mapping of fields, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SpecError(where, f"unknown field(s) {', '.join(unknown)}; allowed: "
+                            f"{', '.join(sorted(names | set(METADATA_KEYS)))}")
+        if "name" not in data:
+            raise SpecError(where, "missing field(s) name")
+        values = dict(data)
+        for key in ("step_overhead", "host_kernel_time"):
+            if key in values:
+                values[key] = parse_quantity(values[key], "seconds", f"{where}.{key}")
+        return cls(**values)
+
+
+#: a NO_STACK evaluation uses the GPU preset's own efficiencies and no host terms
+NO_STACK = Stack(name="none", engine="no named software: the GPU preset's efficiency inputs alone",
+                 attention_kernel="sdpa-flash", moe_kernel="grouped-gemm")
+
+#: fitters of calibrated stacks: name -> fit(stack, calibrate block) -> (stack, provenance)
+STACK_FITTERS: dict[str, Callable[[Stack, dict], tuple[Stack, dict]]] = {}
+
+
+def register_stack_fitter(kind: str, fit: Callable[[Stack, dict], tuple[Stack, dict]]) -> None:
+    """Let stacks whose `calibrate.kind` is `kind` be fitted by `fit` (the calibration layer does)."""
+    STACK_FITTERS[kind] = fit
+
+
+@dataclass(frozen=True)
+class StackPreset:
+    """A stack with where its numbers come from."""
+
+    spec: Stack
+    source: dict
+    notes: str
+    assumed: dict
+    calibration: dict  # how its efficiencies were fitted ({} when not)
+    path: str
+
+
+def available_stacks() -> list[str]:
+    return available("stacks")
+
+
+@lru_cache(maxsize=32)
+def load_stack_preset(name_or_path: str) -> StackPreset:
+    """A stack by name (data/stacks/NAME.yaml) or YAML path, its efficiencies fitted if calibrated."""
+    name = str(name_or_path)
+    if name == NO_STACK.name:
+        return StackPreset(NO_STACK, {}, NO_STACK.engine, {}, {}, "")
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = DATA_DIR / "stacks" / f"{name.lower()}.yaml"
+    if not path.exists():
+        raise SpecError(f"stack {name!r}", "no such stack or YAML file; stacks: "
+                        + ", ".join(available_stacks() + [NO_STACK.name]))
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError(str(path), "a stack file must hold a mapping of fields")
+    spec = Stack.from_dict({k: v for k, v in data.items() if k not in METADATA_KEYS}, str(path))
+    calibrate = data.get("calibrate") or {}
+    provenance: dict = {}
+    if calibrate:
+        kind = calibrate.get("kind") if isinstance(calibrate, dict) else None
+        if kind not in STACK_FITTERS:
+            raise SpecError(f"{path}.calibrate.kind", f"{kind!r}; registered fitters: "
+                            + (", ".join(STACK_FITTERS) or "none (import moekit)"))
+        spec, provenance = STACK_FITTERS[kind](spec, calibrate)
+    return StackPreset(spec, data.get("source") or {}, data.get("notes", ""),
+                       data.get("assumed") or {}, provenance, str(path))
+
+
+def load_stack(name_or_path: str | Stack | None) -> Stack:
+    """A Stack from a name, a YAML path, a Stack (returned as is) or None (NO_STACK)."""
+    if name_or_path is None:
+        return NO_STACK
+    if isinstance(name_or_path, Stack):
+        return name_or_path
+    return load_stack_preset(str(name_or_path)).spec
