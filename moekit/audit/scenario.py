@@ -113,6 +113,7 @@ class Scenario:
     title: str = ""
     notes: str = ""
     path: str = ""
+    stack: str = "none"  # the serving stack its times are checked on (data/stacks/ or 'none')
 
     def claim(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -141,7 +142,7 @@ class Scenario:
 
 TOP_KEYS = {"name", "source", "title", "notes", "model", "model_overrides", "hardware",
             "hardware_overrides", "workload", "targets", "strategy", "stated", "assumptions",
-            "missing", "claims"}
+            "missing", "claims", "stack"}
 REQUIRED_KEYS = ("name", "source", "model", "hardware", "workload", "claims")
 CLAIM_KEYS = {"id", "quantity", "value", "unit", "section", "text", "inputs", "formula",
               "formula_written", "model", "consistency", "bound", "mistakes", "depends_on",
@@ -335,6 +336,7 @@ def scenario_from_mapping(data: object, where: str) -> Scenario:
                         "document by file name (e.g. 'seed document 002_14546a35c26e775b.txt')")
     scenario = Scenario(
         name=_string(data["name"], f"{where}.name"), source=source,
+        stack=_string(data.get("stack", "none"), f"{where}.stack"),
         model=_spec("model", data, where), hardware=_spec("hardware", data, where),
         workload=Workload.from_dict(data["workload"], f"{where}.workload"),
         targets=Targets.from_dict(data.get("targets") or {}, f"{where}.targets"),

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from moekit.audit.claim_formula import evaluate_formula
-from moekit.audit.claim_units import from_si
+from moekit.audit.claim_units import from_si, unit_factor
 from moekit.audit.forensics import MISTAKES, sentence, slips, within
 from moekit.audit.scenario import Claim, Scenario
 from moekit.errors import SpecError
 from moekit.evaluate import Evaluation, evaluate
+from moekit.spec.stack import load_stack
 
 VERDICTS = ("ok", "arithmetic_error", "model_error", "inconsistent", "infeasible", "unverifiable")
 GRAVITY = ("infeasible", "arithmetic_error", "inconsistent", "model_error")
@@ -120,14 +121,16 @@ class _Auditor:
     def evaluation(self) -> Evaluation | None:
         if self.s.strategy is None:
             return None
-        return evaluate(self.s.model, self.s.hardware, self.s.workload, self.s.strategy, check=False)
+        return evaluate(self.s.model, self.s.hardware, self.s.workload, self.s.strategy, check=False,
+                        stack=self.s.stack)
 
     @cached_property
     def other_evaluation(self) -> Evaluation | None:
         other = self.s.other_convention()
         if other is None or isinstance(other, SpecError):
             return None
-        return evaluate(self.s.model, self.s.hardware, self.s.workload, other, check=False)
+        return evaluate(self.s.model, self.s.hardware, self.s.workload, other, check=False,
+                        stack=self.s.stack)
 
     def _value(self, check, names: dict, where: str) -> float:
         return evaluate_formula(check.expr, names, where)
@@ -250,6 +253,9 @@ class _Auditor:
             other = "folded" if self.s.strategy.convention == "product" else "product"
             text += (f"; read in the {other} convention it would be "
                      f"{fmt(from_si(f.other_convention_si, unit, claim.id))} {unit}".rstrip())
+        if f.kind == "model" and unit_factor(unit, claim.id)[0] in ("seconds", "rate"):
+            stack = load_stack(self.s.stack)
+            text += f"; times assume the {stack.name} stack ({stack.engine})"
         return text + "."
 
 

@@ -308,48 +308,55 @@ def _to_free(name: str, value: float) -> float:
 
 def _from_free(name: str, z: float) -> float:
     with np.errstate(over="ignore"):  # a trial step far out: the fit rejects its infinite cost
-        return float(1 / (1 + np.exp(-z))) if name in FRACTIONS else float(np.exp(z))
+        return float(np.clip(1 / (1 + np.exp(-z)), 1e-9, 1.0)) if name in FRACTIONS else float(np.exp(z))
 
 
-def fit_stage(c: Case, hardware: Hardware, names: tuple[str, ...], iterations: int = 60) -> dict:
-    """Fields `names` of `hardware` that minimise the squared log error on the fitting rows of `c`.
+def least_squares(residual, names: tuple[str, ...], start: dict, iterations: int = 60) -> dict:
+    """Values of `names` that minimise |residual(values)|^2, by Levenberg-Marquardt from `start`.
 
-    Levenberg-Marquardt on log(predicted / measured), from the neutral START values; fractions
-    are fitted through a logistic, everything else through a log, so the result stays physical.
+    Fractions (FRACTIONS) are fitted through a logistic, everything else through a log, so every
+    result stays physical; a size or time that runs to nothing (below 1e-9 of its start) is
+    reported as the 0 it means.
     """
-    fit_rows = ~c.rows["held_out"].to_numpy()
-    sub = Case(c.family, c.rows[fit_rows], {k: v[fit_rows] for k, v in c.inputs.items()},
-               c.formulas[fit_rows], c.dtypes[fit_rows])
-    log_measured = np.log(sub.measured_s)
+    def values_of(z: np.ndarray) -> dict:
+        return {n: _from_free(n, zi) for n, zi in zip(names, z, strict=True)}
 
-    def residual(z: np.ndarray) -> np.ndarray:
-        fields = {n: _from_free(n, zi) for n, zi in zip(names, z, strict=True)}
-        return np.log(predict(sub, dataclasses.replace(hardware, **fields))) - log_measured
-
-    z = np.array([_to_free(n, START[n]) for n in names])
-    r = residual(z)
+    z = np.array([_to_free(n, start[n]) for n in names])
+    r = residual(values_of(z))
     cost, damping = float(r @ r), 1e-3
     for _ in range(iterations):
         step = 1e-5
-        jac = np.column_stack([(residual(z + step * np.eye(len(z))[i]) - r) / step
+        jac = np.column_stack([(residual(values_of(z + step * np.eye(len(z))[i])) - r) / step
                                for i in range(len(z))])
         jtj, jtr = jac.T @ jac, jac.T @ r
         improved = False
         while damping < 1e8:
             dz = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -jtr)
-            r_new = residual(z + dz)
+            r_new = residual(values_of(z + dz))
             cost_new = float(r_new @ r_new)
             if cost_new < cost:
                 z, r, damping, improved = z + dz, r_new, damping / 3, True
                 break
             damping *= 4
         if not improved or cost - cost_new < 1e-10 * cost:
-            cost = min(cost, cost_new)
             break
         cost = cost_new
-    # a size or time that ran to nothing (below 1e-9 of its start) is reported as the 0 it means
-    values = {n: _from_free(n, zi) for n, zi in zip(names, z, strict=True)}
-    return {n: (0.0 if n not in FRACTIONS and v < 1e-9 * START[n] else v) for n, v in values.items()}
+    values = values_of(z)
+    return {n: (0.0 if n not in FRACTIONS and v < 1e-9 * start[n] else v) for n, v in values.items()}
+
+
+def fit_stage(c: Case, hardware: Hardware, names: tuple[str, ...], iterations: int = 60) -> dict:
+    """Fields `names` of `hardware` that minimise the squared log error on the fitting rows of `c`,
+    from the neutral START values."""
+    fit_rows = ~c.rows["held_out"].to_numpy()
+    sub = Case(c.family, c.rows[fit_rows], {k: v[fit_rows] for k, v in c.inputs.items()},
+               c.formulas[fit_rows], c.dtypes[fit_rows])
+    log_measured = np.log(sub.measured_s)
+
+    def residual(fields: dict) -> np.ndarray:
+        return np.log(predict(sub, dataclasses.replace(hardware, **fields))) - log_measured
+
+    return least_squares(residual, names, START, iterations)
 
 
 @lru_cache(maxsize=8)

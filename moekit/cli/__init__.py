@@ -14,7 +14,7 @@ import sys
 from moekit.errors import MoekitError
 
 #: modules that add their own subcommands
-COMMAND_MODULES = ["moekit.cli.evaluate", "moekit.cli.plan", "moekit.cli.audit"]
+COMMAND_MODULES = ["moekit.cli.evaluate", "moekit.cli.plan", "moekit.cli.audit", "moekit.cli.validate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

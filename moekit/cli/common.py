@@ -10,6 +10,7 @@ import numpy as np
 
 from moekit.spec.inputs import Workload
 from moekit.spec.presets import load_hardware, load_model
+from moekit.spec.stack import load_stack
 
 
 def add_deployment_arguments(parser: argparse.ArgumentParser, strategy: bool = True,
@@ -37,11 +38,15 @@ def add_deployment_arguments(parser: argparse.ArgumentParser, strategy: bool = T
     parser.add_argument("--mfu", type=float, help="override the GPU preset's MFU")
     parser.add_argument("--expert-imbalance", type=float, default=0.0,
                         help="busiest/mean expert load (default: expected for random routing)")
+    parser.add_argument("--stack", default="none",
+                        help="serving stack the times assume: sglang, vllm, trtllm, hf-transformers, "
+                             "pytorch-graph, pytorch-eager (data/stacks/) or a YAML file; 'none': "
+                             "the GPU preset's efficiency inputs alone")
     parser.add_argument("--format", default="table", choices=["table", "json"])
 
 
 def deployment_from_args(args) -> tuple:
-    """(model, hardware, workload) from the shared flags."""
+    """(model, hardware, workload, stack) from the shared flags."""
     model = load_model(args.model)
     hardware = load_hardware(args.hardware)
     if args.mfu is not None:
@@ -49,7 +54,7 @@ def deployment_from_args(args) -> tuple:
     workload = Workload(batch=args.batch, prompt_len=args.prompt, output_len=args.output,
                         decode_context=args.decode_context, weight_dtype=args.dtype,
                         kv_dtype=args.kv_dtype, expert_imbalance=args.expert_imbalance)
-    return model, hardware, workload
+    return model, hardware, workload, load_stack(args.stack)
 
 
 def _json_default(value):

@@ -13,14 +13,16 @@ from moekit.ui.explain import formula_latex
 
 
 def _run_evaluate(args) -> None:
-    model, hardware, workload = deployment_from_args(args)
+    model, hardware, workload, stack = deployment_from_args(args)
     strategy = Strategy.parse(args.strategy, args.convention)
-    result = evaluate(model, hardware, workload, strategy)
+    result = evaluate(model, hardware, workload, strategy, stack=stack)
+    hardware = result.hardware
     if args.format == "json":
         print_json(result.to_dict())
         return
     print(f"{model.name} on {result['gpus']:.0f} x {hardware.name}, strategy {strategy.label} "
           f"(read as {strategy.convention}: {strategy.notation or strategy.label})")
+    print(f"stack: {stack.name} ({stack.engine}); every time below assumes it")
     print(f"workload: batch {workload.batch}, prompt {workload.prompt_len}, output "
           f"{workload.output_len}, decode context {workload.decode_context}, weights "
           f"{workload.weight_dtype}, KV {workload.kv_dtype}; MFU {hardware.mfu:.3g}, HBM utilisation "

@@ -21,6 +21,7 @@ from moekit.plan.placement import deployment_config, placement_figure
 from moekit.plan.search import DEFAULT_OBJECTIVE, OBJECTIVES, comparison, plan_dict, search
 from moekit.plan.space import SpaceLimits
 from moekit.spec.inputs import Strategy, Targets
+from moekit.spec.stack import load_stack
 
 TARGET_FLAGS = {  # flag dest -> Targets field (values keep their units: '50 ms', '100 tokens/ms')
     "ttft": "ttft_s", "tpot": "tpot_s", "request_latency": "request_latency_s",
@@ -70,13 +71,13 @@ def _inputs(args):
             workload = dataclasses.replace(workload, **overrides)
         if args.mfu is not None:
             hardware = dataclasses.replace(hardware, mfu=args.mfu)
-        name = sc.name
+        name, stack = sc.name, load_stack(args.stack if args.stack != "none" else sc.stack)
     else:
         missing = [f"--{n}" for n in ("model", "hardware", "batch", "prompt")
                    if getattr(args, n) is None]
         if missing:
             raise SpecError("moekit plan", f"give a scenario, or {', '.join(missing)}")
-        model, hardware, workload = deployment_from_args(args)
+        model, hardware, workload, stack = deployment_from_args(args)
         targets, name = Targets(), "command line"
         document = Strategy.parse(args.compare, args.convention) if args.compare else None
     changes = {field: getattr(args, flag) for flag, field in TARGET_FLAGS.items()
@@ -88,17 +89,17 @@ def _inputs(args):
     if changes:
         current = {f.name: getattr(targets, f.name) for f in dataclasses.fields(Targets)}
         targets = Targets.from_dict({**current, **changes}, "targets (command line)")
-    return name, model, hardware, workload, targets, document
+    return name, model, hardware, workload, targets, document, stack
 
 
 def _run_plan(args) -> None:
-    name, model, hardware, workload, targets, document = _inputs(args)
+    name, model, hardware, workload, targets, document, stack = _inputs(args)
     limits = SpaceLimits(tp_within_node=not args.tp_across_nodes,
                          etp_within_node=not args.tp_across_nodes,
                          even_batch_split=not args.uneven_batch,
                          even_layer_split=args.even_layers, max_pp=args.max_pp,
                          max_microbatches=args.max_microbatches)
-    plan = search(model, hardware, workload, targets, args.objective, limits, document)
+    plan = search(model, hardware, workload, targets, args.objective, limits, document, stack=stack)
     if plan.best is not None and (args.deployment or args.diagram):
         strategy = plan.best_strategy
         for path in (args.deployment, args.diagram):
@@ -106,7 +107,7 @@ def _run_plan(args) -> None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         if args.deployment:
             config = deployment_config(model, hardware, workload, strategy,
-                                       evaluate(model, hardware, workload, strategy))
+                                       evaluate(model, hardware, workload, strategy, stack=stack))
             with open(args.deployment, "w") as fh:
                 json.dump(config, fh, indent=1)
         if args.diagram:
@@ -123,7 +124,8 @@ def _run_plan(args) -> None:
 def _print_table(name: str, plan, top: int) -> None:
     w, h, t = plan.workload, plan.hardware, plan.targets
     print(f"{name}: {plan.model.name} on {h.name}; "
-          + (f"budget {t.gpus} GPUs" if t.gpus else f"ample GPUs up to {t.max_gpus}"))
+          + (f"budget {t.gpus} GPUs" if t.gpus else f"ample GPUs up to {t.max_gpus}")
+          + f"; stack {plan.stack.name} ({plan.stack.engine})")
     print(f"workload: batch {w.batch}, prompt {w.prompt_len}, output {w.output_len}, weights "
           f"{w.weight_dtype}; MFU {h.mfu}, HBM utilisation {h.hbm_utilization}, comm overlap "
           f"{w.comm_overlap}")

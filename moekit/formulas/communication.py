@@ -13,6 +13,7 @@ from moekit.formulas.parallel import tokens_per_rank
 from moekit.formulas.symbols import (
     a2a_bw,
     a2a_lat,
+    ar_one_shot,
     b_a,
     bw_inter,
     bw_intra,
@@ -39,8 +40,11 @@ tp_message = formula("tp_allreduce_message_bytes", "B",
                      tokens_per_rank * d * b_a, latex="m_{tp}")
 t_tp_ar = formula(
     "tp_allreduce_time_s", "s",
-    "one ring all-reduce over tp GPUs: 2(n-1)/n of the message over the link, 2(n-1) hops",
-    2 * (tp - 1) / tp * tp_message / tp_link_bw + 2 * (tp - 1) * tp_link_lat, latex="t_{AR}")
+    "one all-reduce over tp GPUs: 2(n-1)/n of the message over the link; 2(n-1) latencies as a "
+    "ring, one when the stack runs it one-shot",
+    2 * (tp - 1) / tp * tp_message / tp_link_bw
+    + sp.Min(tp - 1, 1) * (ar_one_shot + (1 - ar_one_shot) * 2 * (tp - 1)) * tp_link_lat,
+    latex="t_{AR}")
 
 ep_local_peers = formula(
     "ep_local_peers", "1", "EP ranks of one group inside a node (the GPU's own included)",
@@ -51,10 +55,15 @@ expert_group_gpus = formula(
 expert_group_local_gpus = formula(
     "expert_group_local_gpus", "1", "GPUs of one expert group inside a node",
     sp.Min(expert_group_gpus, gpn), latex="n_{exp,node}")
+ep_ranks_hit = formula(
+    "ep_ranks_hit_per_token", "1",
+    "distinct EP ranks a token's k experts live on (uniform routing): ep (1 - (1 - 1/ep)^k); a "
+    "token goes once to each, as the engines' dispatch (DeepEP, fused MoE all-to-all) sends it",
+    ep * (1 - (1 - 1 / ep) ** k), latex="n_{ep,hit}")
 ep_message = formula(
     "ep_alltoall_message_bytes", "B",
-    "one GPU's dispatch payload: its 1/tp share of the rank's tokens, k copies, to etp shards",
-    tokens_per_rank / tp * k * d * etp * b_a, latex="m_{ep}")
+    "one GPU's dispatch payload: its 1/tp share of the rank's tokens, one copy per EP rank hit, "
+    "to every etp shard there", tokens_per_rank / tp * ep_ranks_hit * d * etp * b_a, latex="m_{ep}")
 t_ep_a2a = formula(
     "ep_alltoall_time_s", "s",
     "one all-to-all over the ep x etp expert group (dispatch, or combine of partial outputs): "

@@ -134,6 +134,9 @@ g_dec = symbol("cuda_graph_decode", r"\gamma_{dec}", "1 when decode steps replay
                "host launches), 0 when eager", "1")
 mla_re = symbol("mla_reexpand", r"\rho_{mla}", "1 when decode re-expands the MLA latent cache to "
                 "full keys and values every step (not absorbed), 0 when absorbed", "1")
+ar_one_shot = symbol("allreduce_one_shot", r"\sigma_{AR}", "1 when small TP all-reduces run as one "
+                     "shot (each GPU reads its peers' buffers at once: one latency, the engines' "
+                     "custom all-reduce), 0 for NCCL's ring (2(n-1) latencies)", "1")
 mask_mat = symbol("causal_mask_materialized", r"\mu_{mask}", "1 when attention reads a "
                   "materialised causal mask (one byte per query-key pair), 0 when the kernel masks "
                   "by position", "1")

@@ -32,6 +32,7 @@ from moekit.plan.space import (
     violations,
 )
 from moekit.spec.inputs import Hardware, Model, Strategy, Targets, Workload
+from moekit.spec.stack import NO_STACK, Stack, load_stack
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,9 @@ def label_of(row) -> str:
 
 
 def _evaluate_candidates(model: Model, hardware: Hardware, workload: Workload,
-                         space: pd.DataFrame) -> pd.DataFrame:
+                         space: pd.DataFrame, stack: Stack = NO_STACK) -> pd.DataFrame:
     """Every candidate's metrics from one evaluate_arrays call."""
-    inputs = {**model_inputs(model), **hardware_inputs(hardware, workload.compute_dtype),
+    inputs = {**model_inputs(model), **hardware_inputs(hardware, workload.compute_dtype, stack),
               **workload_inputs(workload)}
     inputs.update({k: space[k].to_numpy(dtype=float) for k in DEGREES})
     values = evaluate_arrays(model.attention, inputs)
@@ -219,6 +220,7 @@ class Plan:
     seconds: float = 0.0
     nearest_count: int = 5
     notes: list[str] = field(default_factory=list)
+    stack: Stack = NO_STACK  # the serving software every time assumes
 
     @property
     def feasible(self) -> bool:
@@ -350,8 +352,9 @@ def _binding(table: pd.DataFrame, constraints: list[Constraint], objective: Obje
 
 def search(model: Model, hardware: Hardware, workload: Workload, targets: Targets | None = None,
            objective: str = DEFAULT_OBJECTIVE, limits: SpaceLimits | None = None,
-           document: Strategy | None = None, nearest: int = 5) -> Plan:
-    """Search every valid strategy; see the module docstring."""
+           document: Strategy | None = None, nearest: int = 5, stack: Stack | str | None = None) -> Plan:
+    """Search every valid strategy on a serving `stack` (default: none); see the module docstring."""
+    stack = load_stack(stack)
     if objective not in OBJECTIVES:
         raise SpecError("objective", f"{objective!r} is not known; use one of {', '.join(OBJECTIVES)}")
     targets = targets or Targets()
@@ -367,7 +370,7 @@ def search(model: Model, hardware: Hardware, workload: Workload, targets: Target
         # the same derived columns as the space, for a strategy that may lie outside it
         doc_row = derived_columns(doc_row, model.num_layers, workload.batch, hardware.gpus_per_node)
         space = pd.concat([space, doc_row], ignore_index=True)
-    table = _evaluate_candidates(model, hardware, workload, space)
+    table = _evaluate_candidates(model, hardware, workload, space, stack)
     constraints = constraints_for(targets, hardware)
     table = _check(table, constraints)
     doc_row = None
@@ -389,7 +392,7 @@ def search(model: Model, hardware: Hardware, workload: Workload, targets: Target
     binding = _binding(table, constraints, obj)
     plan = Plan(model, hardware, workload, targets, limits, obj, constraints, table, pareto,
                 binding, seconds=time.perf_counter() - start, nearest_count=nearest,
-                document_strategy=document)
+                document_strategy=document, stack=stack)
     if doc_row is not None:
         doc_row["violations"] = "; ".join(
             violations(document, model, hardware, workload, targets, limits)) or ""
@@ -427,7 +430,8 @@ def row_dict(plan: Plan, row: pd.Series) -> dict:
 
 def evaluation_dict(plan: Plan, strategy: Strategy) -> dict:
     """The full `moekit evaluate` JSON of one strategy plus its checks against the targets."""
-    result = evaluate(plan.model, plan.hardware, plan.workload, strategy, check=False).to_dict()
+    result = evaluate(plan.model, plan.hardware, plan.workload, strategy, check=False,
+                      stack=plan.stack).to_dict()
     return result
 
 
@@ -451,7 +455,7 @@ def plan_dict(plan: Plan) -> dict:
                    meets_targets=bool(plan.document.meets_targets),
                    misses=plan.document.misses, violations=plan.document.violations)
     return {
-        "model": plan.model.name, "hardware": plan.hardware.name,
+        "model": plan.model.name, "hardware": plan.hardware.name, "stack": plan.stack.name,
         "objective": {"name": plan.objective.name, "column": plan.objective.column,
                       "maximize": plan.objective.maximize},
         "targets": [{"name": c.name, "column": c.column, "limit": c.limit, "unit": c.unit,

@@ -63,6 +63,8 @@ def _preset_path(kind: str, name: str) -> Path | None:
     if path.suffix in (".yaml", ".yml", ".json") and path.exists():
         return path
     candidate = DATA_DIR / kind / f"{name.lower()}.yaml"
+    if kind == "models" and not candidate.exists():  # a bundled config.json by its name
+        candidate = DATA_DIR / "hf_configs" / f"{name.lower()}.json"
     return candidate if candidate.exists() else None
 
 

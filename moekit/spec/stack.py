@@ -48,6 +48,7 @@ class Stack:
     cuda_graph_decode: bool = True  # decode replays a CUDA graph: no host launches
     mla_absorbed: bool = True  # MLA decode attends in the latent space (else re-expands K, V)
     causal_mask_materialized: bool = False  # attention reads a [B, S, S] mask from HBM
+    custom_allreduce: bool = False  # small TP all-reduces one-shot (one latency), not NCCL's ring
     attention_kernel: str = "flashinfer"
     moe_kernel: str = "fused-moe"
     all_to_all: str = "nccl"
@@ -59,7 +60,7 @@ class Stack:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
-        for name in ("cuda_graph_decode", "mla_absorbed", "causal_mask_materialized"):
+        for name in ("cuda_graph_decode", "mla_absorbed", "causal_mask_materialized", "custom_allreduce"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(where, f"{name}={getattr(self, name)!r} must be true or false")
         for name, allowed in (("attention_kernel", ATTENTION_KERNELS), ("moe_kernel", MOE_KERNELS),
@@ -81,7 +82,8 @@ class Stack:
                 "kernels_per_layer": self.kernels_per_layer,
                 "cuda_graph_decode": float(self.cuda_graph_decode),
                 "mla_reexpand": float(not self.mla_absorbed),
-                "causal_mask_materialized": float(self.causal_mask_materialized)}
+                "causal_mask_materialized": float(self.causal_mask_materialized),
+                "allreduce_one_shot": float(self.custom_allreduce)}
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "stack") -> Stack:
@@ -122,6 +124,7 @@ class StackPreset:
     source: dict
     notes: str
     assumed: dict
+    calibrate: dict  # the file's calibrate block: which rows, which models, which fields
     calibration: dict  # how its efficiencies were fitted ({} when not)
     path: str
 
@@ -135,7 +138,7 @@ def load_stack_preset(name_or_path: str) -> StackPreset:
     """A stack by name (data/stacks/NAME.yaml) or YAML path, its efficiencies fitted if calibrated."""
     name = str(name_or_path)
     if name == NO_STACK.name:
-        return StackPreset(NO_STACK, {}, NO_STACK.engine, {}, {}, "")
+        return StackPreset(NO_STACK, {}, NO_STACK.engine, {}, {}, {}, "")
     path = Path(name)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
         path = DATA_DIR / "stacks" / f"{name.lower()}.yaml"
@@ -155,7 +158,7 @@ def load_stack_preset(name_or_path: str) -> StackPreset:
                             + (", ".join(STACK_FITTERS) or "none (import moekit)"))
         spec, provenance = STACK_FITTERS[kind](spec, calibrate)
     return StackPreset(spec, data.get("source") or {}, data.get("notes", ""),
-                       data.get("assumed") or {}, provenance, str(path))
+                       data.get("assumed") or {}, calibrate, provenance, str(path))
 
 
 def load_stack(name_or_path: str | Stack | None) -> Stack:
