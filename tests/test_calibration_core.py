@@ -10,7 +10,8 @@ from moekit.spec.inputs import Strategy, Workload
 from moekit.spec.presets import load_hardware, load_model
 
 MODEL = load_model("mixtral-8x7b")
-H100 = load_hardware("h100-sxm")
+# the SM-count terms are tested off (count unstated), then on: the preset states 132
+H100 = dataclasses.replace(load_hardware("h100-sxm"), sm_count=0)
 WORK = Workload(batch=8, prompt_len=2048, output_len=64)
 EP2 = Strategy(dp=2, ep=2)
 

@@ -159,13 +159,22 @@ def test_kernel_overhead_adds_once_per_op():
 
 
 def test_sharding_experts_with_etp_costs_a_dispatch():
-    # ep=1, etp=8: every expert is split over 8 GPUs, so each GPU's tokens must reach all 8
+    # ep=1, etp=8: every expert is split over 8 GPUs, so each GPU's tokens must reach all 8, once
+    # each (one EP rank holds all the experts: its k = 2 picks travel as one copy)
     w = Workload(batch=64, prompt_len=512, output_len=1, weight_dtype="fp16")
     r = evaluate(SEED, SEED_GPU, w, Strategy(dp=8, ep=1, etp=8))
-    message = 64 / 8 * 512 * 2 * 1024 * 8 * 2  # tokens/rank x k x d x etp x 2 B
+    message = 64 / 8 * 512 * 1 * 1024 * 8 * 2  # tokens/rank x EP ranks hit x d x etp x 2 B
     expected = message * 7 / 8 / 400e9 + 7 * SEED_GPU.intra_node_latency
     assert r["prefill_ep_alltoall_time_s"] == pytest.approx(expected)
     assert evaluate(SEED, SEED_GPU, w, Strategy(dp=8))["prefill_ep_alltoall_time_s"] == 0
+
+
+def test_a_token_goes_once_to_each_ep_rank_its_experts_live_on():
+    # ep=4, k=2: distinct ranks hit = 4 (1 - (3/4)^2) = 1.75 copies per token, not k = 2
+    w = Workload(batch=64, prompt_len=512, output_len=1, weight_dtype="fp16")
+    r = evaluate(SEED, SEED_GPU, w, Strategy(dp=4, ep=4))
+    assert r["ep_ranks_hit_per_token"] == pytest.approx(1.75)
+    assert r["prefill_ep_alltoall_message_bytes"] == pytest.approx(64 / 4 * 512 * 1.75 * 1024 * 2)
 
 
 def test_comm_fraction_is_the_collectives_share_of_the_ops_table():
