@@ -14,7 +14,8 @@ import sys
 from moekit.errors import MoekitError
 
 #: modules that add their own subcommands
-COMMAND_MODULES = ["moekit.cli.evaluate", "moekit.cli.plan", "moekit.cli.audit", "moekit.cli.validate"]
+COMMAND_MODULES = ["moekit.cli.evaluate", "moekit.cli.plan", "moekit.cli.audit", "moekit.cli.validate",
+                   "moekit.cli.serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
