@@ -98,6 +98,7 @@ def hardware_inputs(hardware: Hardware, compute_dtype: str, stack: Stack = NO_ST
     return {
         **stack.inputs(),
         "peak_flops": hardware.peak_for(compute_dtype),
+        "attention_peak_flops": hardware.peak_for(compute_dtype),  # all_inputs: the workload's
         "hbm_bandwidth": hardware.hbm_bandwidth, "hbm_utilization": hardware.hbm_utilization,
         "memory_bytes": hardware.memory_bytes, "gpus_per_node": hardware.gpus_per_node,
         "intra_node_bandwidth": hardware.intra_node_bandwidth,
@@ -119,6 +120,8 @@ def workload_inputs(workload: Workload) -> dict[str, float]:
         "activation_bytes": DTYPE_BYTES[workload.activation_dtype],
         "expert_imbalance_given": workload.expert_imbalance,
         "capacity_factor": workload.capacity_factor, "comm_overlap": workload.comm_overlap,
+        "redundant_experts": workload.redundant_experts, "draft_tokens": workload.draft_tokens,
+        "accepted_tokens": workload.accepted_tokens,
     }
 
 
@@ -130,6 +133,7 @@ def strategy_inputs(strategy: Strategy) -> dict[str, float]:
 
 def all_inputs(model, hardware, workload, strategy, stack: Stack = NO_STACK) -> dict[str, float]:
     return {**model_inputs(model), **hardware_inputs(hardware, workload.compute_dtype, stack),
+            "attention_peak_flops": hardware.peak_for(workload.attention_dtype),
             **workload_inputs(workload), **strategy_inputs(strategy)}
 
 

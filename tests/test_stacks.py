@@ -96,7 +96,7 @@ def test_stack_yaml_rejects_unknown_keys(tmp_path):
 def test_engine_stack_is_fitted_to_the_peer_and_names_what_it_saw():
     preset = load_stack_preset("sglang")
     c = preset.calibration
-    assert c["fit_models"] == ["deepseek-v3", "mixtral-8x7b", "qwen3-30b-a3b"]
+    assert c["fit_models"] == ["deepseek-v3", "qwen3-30b-a3b"]  # SGLang's Mixtral table is held out
     assert c["fit_median_abs_err"] < 0.15
     assert all(0 < preset.spec.efficiency[f] <= 1 for f in ("mfu", "expert_mfu", "hbm_utilization"))
 

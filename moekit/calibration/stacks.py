@@ -26,7 +26,7 @@ from moekit.spec.stack import EFFICIENCY_FIELDS, Stack
 
 #: the columns every row source is brought to
 COLUMNS = ["source", "stack", "model", "hardware", "phase", "batch", "prompt_len", "context", "gpus",
-           "tp", "dp", "ep", "etp", "weight_dtype", "kv_dtype", "measured_s"]
+           "tp", "dp", "ep", "etp", "weight_dtype", "kv_dtype", "attention_dtype", "measured_s"]
 #: e2e.csv's stack column -> moekit stack
 E2E_STACKS = {"hf-transformers-eager": "hf-transformers", "hf-transformers-graph": "hf-transformers-graph",
               "reference-eager": "pytorch-eager", "reference-graph": "pytorch-graph"}
@@ -56,7 +56,8 @@ def e2e_rows() -> pd.DataFrame:
         "batch": df["batch"], "prompt_len": df["prompt_len"], "context": df["context"],
         "gpus": df["gpus"], "tp": df["tp"], "dp": 1, "ep": df["ep"],
         "etp": df["tp"] // df["ep"].clip(lower=1),
-        "weight_dtype": df["dtype"], "kv_dtype": df["dtype"], "measured_s": df["measured_s"]})
+        "weight_dtype": df["dtype"], "kv_dtype": df["dtype"], "attention_dtype": df["dtype"],
+        "measured_s": df["measured_s"]})
     out["etp"] = out["etp"].clip(lower=1)
     return out.dropna(subset=["stack", "measured_s"]).reset_index(drop=True)
 
@@ -76,7 +77,8 @@ def peer_rows() -> pd.DataFrame:
         "batch": df["batch"] * dp, "prompt_len": df["isl"], "context": df["context"],
         "gpus": df["gpus"], "tp": df["tp"], "dp": dp, "ep": df["moe_ep"], "etp": df["moe_tp"],
         "weight_dtype": df["gemm_quant"].map(quant).fillna("bf16"),
-        "kv_dtype": df["kv_quant"].map(quant).fillna("bf16"), "measured_s": df["measured_s"]})
+        "kv_dtype": df["kv_quant"].map(quant).fillna("bf16"),
+        "attention_dtype": df["fmha_quant"].map(quant).fillna("bf16"), "measured_s": df["measured_s"]})
     return out.dropna(subset=["measured_s"]).reset_index(drop=True)
 
 
@@ -96,7 +98,8 @@ class Prepared:
 def prepare(rows: pd.DataFrame) -> Prepared:
     groups = []
     rows = rows.reset_index(drop=True)
-    for key, group in rows.groupby(["model", "hardware", "weight_dtype", "kv_dtype"], sort=False):
+    for key, group in rows.groupby(["model", "hardware", "weight_dtype", "kv_dtype", "attention_dtype"],
+                                   sort=False):
         model = load_model(key[0])
         records = []
         for r in group.itertuples(index=False):
@@ -107,8 +110,10 @@ def prepare(rows: pd.DataFrame) -> Prepared:
             records.append({**workload_inputs(work), **strategy_inputs(strategy)})
         table = pd.DataFrame.from_records(records)
         inputs = {**model_inputs(model), **{c: table[c].to_numpy(dtype=float) for c in table.columns}}
+        gpu = load_hardware(key[1])
         dtype = Workload(batch=1, prompt_len=1, weight_dtype=key[2]).compute_dtype
-        groups.append((group.index.to_numpy(), model.attention, load_hardware(key[1]), dtype, inputs,
+        groups.append((group.index.to_numpy(), model.attention, gpu, dtype,
+                       {**inputs, "attention_peak_flops": gpu.peak_for(key[4])},
                        (group["phase"] == "prefill").to_numpy()))
     return Prepared(len(rows), tuple(groups))
 
@@ -117,7 +122,7 @@ def predict_prepared(prepared: Prepared, stack: Stack) -> np.ndarray:
     """moekit's seconds for every prepared row on `stack`: ttft_s (prefill) or tpot_s (decode)."""
     out = np.full(prepared.n, np.nan)
     for index, attention, gpu, dtype, inputs, is_prefill in prepared.groups:
-        values = evaluate_arrays(attention, {**inputs, **hardware_inputs(gpu, dtype, stack)})
+        values = evaluate_arrays(attention, {**hardware_inputs(gpu, dtype, stack), **inputs})
         with np.errstate(all="ignore"):
             out[index] = np.where(is_prefill, np.broadcast_to(values["ttft_s"], len(index)),
                                   np.broadcast_to(values["tpot_s"], len(index)))

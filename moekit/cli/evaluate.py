@@ -7,7 +7,7 @@ from moekit.errors import SpecError
 from moekit.evaluate import evaluate, evaluate_arrays, model_inputs, model_only_inputs
 from moekit.formulas import REGISTRY, expanded
 from moekit.spec.inputs import Strategy
-from moekit.spec.presets import load_model
+from moekit.spec.presets import load_model_preset
 from moekit.spec.units import format_bytes
 from moekit.ui.explain import formula_latex
 
@@ -46,13 +46,16 @@ def _run_evaluate(args) -> None:
 
 
 def _run_params(args) -> None:
-    model = load_model(args.model)
+    preset = load_model_preset(args.model)
+    model = preset.spec
     values = evaluate_arrays(model.attention, {**model_only_inputs(), **model_inputs(model)})
     total, active = float(values["total_params"]), float(values["active_params"])
     if args.format == "json":
         print_json({"model": model.name, "total_params": total, "active_params": active})
     else:
         print(f"{model.name}: total {total / 1e9:.3f} B params, active {active / 1e9:.3f} B")
+        if preset.notes and preset.path.endswith(".json"):  # what the config reader left out
+            print(f"  notes: {preset.notes}")
 
 
 def _run_formulas(args) -> None:

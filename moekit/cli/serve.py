@@ -15,7 +15,7 @@ import re
 
 from moekit.cli.common import print_json
 from moekit.errors import SpecError
-from moekit.plan.launch import Pool, launch_commands
+from moekit.plan.launch import Pool, ServingOptions, checked_against, sglang_commands, vllm_commands
 from moekit.plan.serve import ServeQuery, binding, row_dict, serve
 from moekit.resources import DATA_DIR
 from moekit.spec.inputs import Strategy
@@ -46,12 +46,16 @@ def launch(q: ServeQuery, best) -> dict:
                        max(int(best.prefill_batch) // pstrat.dp, 1))
         pool = Pool(decode, int(best.instance_gpus) * int(best.decode_instances),
                     int(best.batch) // decode.dp)
-    try:
-        return launch_commands(hf_model_id(q.model.name), best["mode"], prefill, pool,
-                               gpus_per_node=q.hardware.gpus_per_node, weight_dtype=q.weight_dtype,
-                               kv_dtype=q.kv_dtype or q.weight_dtype, max_model_len=q.isl + q.osl)
-    except SpecError as exc:
-        return {"error": str(exc)}
+    options = ServingOptions(max_model_len=q.isl + q.osl, gpus_per_node=q.hardware.gpus_per_node,
+                             weight_dtype=q.weight_dtype, kv_dtype=q.kv_dtype or q.weight_dtype)
+    out = {}
+    for engine, build in (("vllm", vllm_commands), ("sglang", sglang_commands)):
+        try:  # one engine refusing the deployment keeps the other's commands
+            out[engine] = build(hf_model_id(q.model.name), best["mode"], prefill, pool, options)
+        except SpecError as exc:
+            out[engine] = f"# {engine} cannot run this deployment: {exc}"
+    out["checked_against"] = checked_against()
+    return out
 
 
 def _time(value: str | None, where: str) -> float | None:

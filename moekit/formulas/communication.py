@@ -12,6 +12,7 @@ from moekit.formulas.core import formula
 from moekit.formulas.parallel import tokens_per_rank
 from moekit.formulas.symbols import (
     a2a_bw,
+    a2a_conc,
     a2a_lat,
     ar_one_shot,
     b_a,
@@ -68,10 +69,11 @@ t_ep_a2a = formula(
     "ep_alltoall_time_s", "s",
     "one all-to-all over the ep x etp expert group (dispatch, or combine of partial outputs): "
     "(n-1)/n of the payload leaves the GPU, intra- and inter-node parts in parallel, one "
-    "latency per peer; zero when experts are neither split (ep) nor sharded (etp)",
+    "latency per peer (one in all when the stack sends to all peers at once, as DeepEP does); zero "
+    "when experts are neither split (ep) nor sharded (etp)",
     sp.Max(ep_message * (expert_group_local_gpus - 1) / expert_group_gpus / a2a_bw,
            ep_message * (expert_group_gpus - expert_group_local_gpus) / expert_group_gpus / bw_inter)
-    + (expert_group_gpus - 1)
+    + (a2a_conc * sp.Min(expert_group_gpus - 1, 1) + (1 - a2a_conc) * (expert_group_gpus - 1))
     * sp.Piecewise((a2a_lat, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
     latex="t_{A2A}")
 

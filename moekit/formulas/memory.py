@@ -47,6 +47,7 @@ from moekit.formulas.symbols import (
     n_s,
     overhead,
     pp,
+    r_exp,
     tie,
     tp,
 )
@@ -56,8 +57,9 @@ attn_weights_gpu = formula(
     layers_per_stage * (P_attn / tp + P_norm) * b_w, latex="M_{attn}")
 expert_weights_gpu = formula(
     "expert_weight_bytes_per_gpu", "B",
-    "routed experts on one GPU: E/ep experts per layer, each split by etp; router replicated",
-    moe_layers_per_stage * (E / ep * P_expert / etp + P_router) * b_w, latex="M_{experts}")
+    "routed experts on one GPU: (E + r)/ep experts per layer (r EPLB replicas), each split by etp; "
+    "router replicated",
+    moe_layers_per_stage * ((E + r_exp) / ep * P_expert / etp + P_router) * b_w, latex="M_{experts}")
 shared_weights_gpu = formula(
     "shared_expert_weight_bytes_per_gpu", "B", "shared experts on one GPU (split by tp)",
     moe_layers_per_stage * P_shared / tp * b_w, latex="M_{shared}")

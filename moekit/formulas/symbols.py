@@ -53,6 +53,8 @@ f_d = symbol("dense_ffn_dim", "f_{d}", "intermediate size of a dense FFN layer",
 
 # --- hardware ---------------------------------------------------------------------
 peak = symbol("peak_flops", "P", "dense peak of one GPU in the compute precision", "FLOP/s")
+attn_peak = symbol("attention_peak_flops", "P_{attn}", "dense peak of one GPU in the attention "
+                   "kernel's precision (bf16 in the engines even when the GEMMs run fp8)", "FLOP/s")
 mfu = symbol("mfu", r"\eta_{c}", "achieved fraction of peak FLOP/s (model FLOPs utilisation)", "1")
 bw_hbm = symbol("hbm_bandwidth", "W", "HBM bandwidth of one GPU", "B/s")
 util_hbm = symbol("hbm_utilization", r"\eta_{m}", "achieved fraction of HBM bandwidth", "1")
@@ -137,6 +139,8 @@ mla_re = symbol("mla_reexpand", r"\rho_{mla}", "1 when decode re-expands the MLA
 ar_one_shot = symbol("allreduce_one_shot", r"\sigma_{AR}", "1 when small TP all-reduces run as one "
                      "shot (each GPU reads its peers' buffers at once: one latency, the engines' "
                      "custom all-reduce), 0 for NCCL's ring (2(n-1) latencies)", "1")
+a2a_conc = symbol("alltoall_concurrent", r"\kappa_{A2A}", "1 when the expert dispatch sends to all "
+                  "peers at once (DeepEP: one latency per all-to-all), 0 for one latency per peer", "1")
 mask_mat = symbol("causal_mask_materialized", r"\mu_{mask}", "1 when attention reads a "
                   "materialised causal mask (one byte per query-key pair), 0 when the kernel masks "
                   "by position", "1")
@@ -152,6 +156,12 @@ b_a = symbol("activation_bytes", "b_{a}", "bytes per activation element", "B")
 imb_given = symbol("expert_imbalance_given", r"\lambda_{0}",
                    "stated busiest/mean expert-GPU load (0: compute it)", "1")
 cap = symbol("capacity_factor", "c_{f}", "MoE dispatch buffer size relative to the mean load", "1")
+r_exp = symbol("redundant_experts", "r", "EPLB replicas of hot experts per MoE layer (memory "
+               "spent against load imbalance)", "1")
+n_draft = symbol("draft_tokens", "n_{d}", "speculative (MTP) tokens a decode step verifies per "
+                 "sequence beside the real one", "1")
+acc = symbol("accepted_tokens", r"\bar{a}", "tokens a decode step yields per sequence on average "
+             "(1 + accepted drafts)", "1")
 overlap = symbol("comm_overlap", r"\omega", "fraction of communication hidden under compute", "1")
 
 # --- strategy ---------------------------------------------------------------------
@@ -174,5 +184,5 @@ eager = symbol("eager_launch", r"\epsilon", "1 when this step's kernels are laun
 #: values of the step inputs in each phase
 PHASES = {
     "prefill": {n_q: S, ctx: (S + 1) / 2, kv_len: S, eager: 1},
-    "decode": {n_q: 1, ctx: C, kv_len: C, eager: 1 - g_dec},
+    "decode": {n_q: 1 + n_draft, ctx: C, kv_len: C, eager: 1 - g_dec},
 }

@@ -37,10 +37,12 @@ from moekit.formulas.symbols import (
     O,
     S,
     V,
+    acc,
     attn_block_rows,
     attn_block_time,
     attn_bytes_half,
     attn_mfu,
+    attn_peak,
     attn_rows_half,
     attn_softmax_flops,
     attn_util,
@@ -109,7 +111,7 @@ GEMM_EFFICIENCY = (mfu, rows_half, util_hbm, bytes_half)
 
 
 def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
-        efficiency=GEMM_EFFICIENCY, fixed=0, kernel_flops=None, compute_fixed=0):
+        efficiency=GEMM_EFFICIENCY, fixed=0, kernel_flops=None, compute_fixed=0, peak_=peak):
     """Register FLOPs, bytes and roofline time of one op on one GPU for one layer.
 
     Small GEMMs run below peak: achieved FLOP/s = P mfu rows / (rows + r_1/2); small transfers
@@ -129,7 +131,7 @@ def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
     what = "FLOPs at achieved FLOP/s" if kernel_flops is None else (
         "the kernel's FLOPs at achieved FLOP/s plus its fixed block and tail time")
     tc = formula(f"{name}_compute_time_s", "s", f"{doc}: {what}",
-                 (f if kernel_flops is None else kernel_flops) / (peak * eta_c)
+                 (f if kernel_flops is None else kernel_flops) / (peak_ * eta_c)
                  * (1 + rows_half_op / sp.Max(r, 1)) + compute_fixed,
                  latex=f"t_{{{latex}}}^{{c}}")
     tm = formula(f"{name}_memory_time_s", "s", f"{doc}: bytes at achieved HBM bandwidth",
@@ -174,13 +176,14 @@ attn_tail_time = formula(
     "the kernel's longest query block (b queries against the whole KV) on one SM after the others "
     "finish: the list-scheduling tail (0 while sm_count or the block size is unset)",
     sp.Min(n_q, attn_block_rows) * kv_len * (F_score + attn_softmax_flops) * n_sm
-    / (peak * attn_mfu), latex=r"t_{attn}^{tail}")
+    / (attn_peak * attn_mfu), latex=r"t_{attn}^{tail}")
 t_core = _op("attention_core", "attention scores and context of one layer",
              T * F_attn_core / tp,
              (seqs_per_rank * kv_len + T) * kv_elements_per_token_per_gpu * b_kv
              + T * attention_width / tp * b_a, T, "attn",
              efficiency=(attn_mfu, attn_rows_half, attn_util_occ, attn_bytes_half),
-             kernel_flops=attn_kernel_flops, compute_fixed=attn_blocks_time + attn_tail_time)
+             kernel_flops=attn_kernel_flops, compute_fixed=attn_blocks_time + attn_tail_time,
+             peak_=attn_peak)
 t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
                T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, T / tp, "router")
 expert_tokens = T * k / tp * imbalance
@@ -275,15 +278,17 @@ t_host_layer = formula(
 comm_share = 1 - overlap
 t_moe_layer = formula(
     "moe_layer_time_s", "s",
-    "one MoE layer on the busiest GPU: its kernels and collectives, or the host's launches if slower",
+    "one MoE layer on the busiest GPU: its kernels plus the collectives not hidden under them; never "
+    "less than the collectives alone (overlap hides them, it cannot shorten them) nor the host's launches",
     sp.Max(t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask
-           + comm_share * 2 * (t_tp_ar + t_ep_a2a), t_host_layer),
+           + comm_share * 2 * (t_tp_ar + t_ep_a2a), 2 * (t_tp_ar + t_ep_a2a), t_host_layer),
     latex="t_{L,moe}")
 t_dense_layer = formula(
     "dense_layer_time_s", "s",
-    "one dense layer on the busiest GPU: its kernels and collectives, or the host's launches if slower",
+    "one dense layer on the busiest GPU: its kernels plus the collectives not hidden under them; never "
+    "less than the collectives alone nor the host's launches",
     sp.Max(t_proj + t_core + t_dense + t_ew_layer + t_mla_re + t_mask + comm_share * 2 * t_tp_ar,
-           t_host_layer), latex="t_{L,dense}")
+           2 * t_tp_ar, t_host_layer), latex="t_{L,dense}")
 stage_comm = formula(
     "stage_comm_time_s", "s", "collectives on the busiest stage's critical path (after overlap)",
     comm_share * (2 * (moe_layers_per_stage + dense_layers_per_stage) * t_tp_ar
@@ -304,8 +309,9 @@ ttft = formula("ttft_s", "s",
                (m + pp - 1) * t_stage_prefill + t_step, latex="TTFT")
 tpot = formula("tpot_s", "s",
                "time per output token at context C: a sequence's micro-batch comes round every "
-               "max(m, pp) stage times, plus the stack's host time of one step",
-               sp.Max(m, pp) * t_stage_decode + t_step, latex="TPOT")
+               "max(m, pp) stage times, plus the stack's host time of one step, over the tokens a "
+               "step yields (speculative / MTP decoding accepts more than one)",
+               (sp.Max(m, pp) * t_stage_decode + t_step) / acc, latex="TPOT")
 request_latency = formula("request_latency_s", "s", "TTFT plus O-1 decode steps",
                           ttft + (O - 1) * tpot, latex="t_{req}")
 prefill_tps = formula("prefill_tokens_per_s_per_gpu", "1/s", "prompt tokens per second per GPU",

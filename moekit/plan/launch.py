@@ -1,9 +1,9 @@
 """Launch commands for a planned deployment on vLLM and SGLang, checked against their recorded flags.
 
 The flag lists in `data/engines/*.yaml` are read from each engine's own argument definitions for a
-named release (see `data/engines/README.md`); every command built here is checked against them
-(`check_flags`) and names the release in `checked_against`. Checked against: vLLM 0.33.0
-(`vllm.yaml`), SGLang 0.5.23 (`sglang.yaml`) and its router sglang-router 0.3.2
+named release (data/engines/README.md; each file's `source:` names the wheel); every command built
+here is checked against them (`check_flags`) and names the release in `checked_against`: vLLM
+0.33.0 (`vllm.yaml`), SGLang 0.5.23 (`sglang.yaml`) and its router sglang-router 0.3.2
 (`sglang-router.yaml`, the module SGLang 0.5.23's own PD test fixture launches).
 
 A `Pool` is one or more identical instances of one strategy (moekit's folded convention: per
@@ -53,8 +53,9 @@ Why these and not others, from the engines' sources:
 - vLLM's MoE layers shard over all dp * tp GPUs of a stage (FusedMoEParallelConfig.make): expert
   parallel over all of them, or expert-TP over all of them; each DP rank is an engine core with its
   own scheduler, so --max-num-seqs is per DP rank. Its all-to-all backends run only with dp > 1;
-  DBO needs a DeepEP backend, dp > 1, and (VllmConfig._get_dbo_unsupported_features) no PP or
-  speculative decoding. It keeps pp batches in flight (VllmConfig.max_concurrent_batches).
+  DBO needs a DeepEP backend and dp > 1; DBO with PP or speculative decoding is refused here as
+  VllmConfig._get_dbo_unsupported_features lists them for the default (V2) runner (whether the V1
+  fallback runs them is not checked). It keeps pp batches in flight (max_concurrent_batches).
 - MTP runs on the prefill servers too, so the KV cache they send holds the draft layer's as the
   decode servers expect. SGLang runs MTP with PP only on prefill servers
   (validation_hook.check_pipeline_parallel_compat).
@@ -129,7 +130,7 @@ class ServingOptions:
     weight_dtype: str = "bf16"  # bf16: the checkpoint as published; fp8: --quantization fp8
     kv_dtype: str = "bf16"  # bf16: the engine's default (the model dtype)
     chunked_prefill_tokens: int | None = None  # prefill tokens per step per attention-DP rank
-    a2a: str = "nccl"  # expert all-to-all: nccl (engine default), deepep-normal, -low-latency, deepep
+    a2a: str = "nccl"  # as Stack.all_to_all names it (nccl: engine default), or deepep: per phase
     two_batch_overlap: bool = False
     mtp_tokens: int = 0  # draft tokens per step from the model's own MTP layers
     redundant_experts: int = 0  # EPLB replicas of hot experts (memory against imbalance)
@@ -185,6 +186,7 @@ class _Instance:
 
     @property
     def colocated(self) -> bool:
+        """Fewer GPUs than a node: it may share its node, so it names its GPUs and ports."""
         return self.gpus < self.gpus_per_node
 
     def comment(self) -> str:
@@ -487,8 +489,13 @@ def launch_commands(model_id: str, mode: str, prefill: Pool, decode: Pool, *,
                              redundant_experts=redundant_experts)
     return {"vllm": vllm_commands(model_id, mode, prefill, decode, options),
             "sglang": sglang_commands(model_id, mode, prefill, decode, options),
-            "checked_against": ", ".join(f"{_spec(s)['engine']} {_spec(s)['version']} "
-                                         f"(data/engines/{s}.yaml)" for s in ENGINE_FILES.values())}
+            "checked_against": checked_against()}
+
+
+def checked_against() -> str:
+    """The engine releases whose recorded flags every generated command is checked against."""
+    return ", ".join(f"{_spec(s)['engine']} {_spec(s)['version']} (data/engines/{s}.yaml)"
+                     for s in ENGINE_FILES.values())
 
 
 def _hosts_note(gpn: int) -> str:
@@ -530,7 +537,7 @@ def _program(spec: dict) -> list[str]:
     """Leading tokens of the recorded launch line: 'vllm serve', 'python -m sglang.launch_server'."""
     out = []
     for token in spec["launch"].split():
-        if token.startswith(("-", "[")) or token.isupper():
+        if token.startswith(("--", "[")) or token.isupper():
             break
         out.append(token)
     return out
@@ -542,7 +549,8 @@ def check_flags(command: str, engine: str) -> list[str]:
     engine: a file stem of data/engines ('vllm', 'sglang', 'sglang-router', 'vllm-0.11.0', ...).
     A value outside a flag's recorded choices is reported as '--flag=value'. Comment lines,
     environment assignments and positional arguments are skipped; vLLM's parser also takes
-    underscores for dashes and '--flag.key=value'. Raises SpecError when a line runs another program.
+    underscores for dashes and '--flag.key=value'. Abbreviated flags (argparse prefixes) count as
+    missing. Raises SpecError when a line runs another program.
     """
     spec = _spec(engine)
     primary = {alias: flag for flag, aliases in spec["aliases"].items() for alias in aliases}

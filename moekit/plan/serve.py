@@ -46,6 +46,7 @@ class ServeQuery:
     mode: str = "both"
     weight_dtype: str = "bf16"
     kv_dtype: str = ""
+    attention_dtype: str = "bf16"  # the engines run attention in bf16 even with fp8 GEMMs
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -103,8 +104,9 @@ def _grid(strategies: pd.DataFrame, per_rank: np.ndarray) -> pd.DataFrame:
 
 def _cost(q: ServeQuery, grid: pd.DataFrame, batch: np.ndarray) -> dict[str, np.ndarray]:
     work = Workload(batch=1, prompt_len=q.isl, output_len=q.osl, decode_context=q.isl + q.osl // 2,
-                    weight_dtype=q.weight_dtype, kv_dtype=q.kv_dtype)
+                    weight_dtype=q.weight_dtype, kv_dtype=q.kv_dtype, attention_dtype=q.attention_dtype)
     inputs = {**model_inputs(q.model), **hardware_inputs(q.hardware, work.compute_dtype, q.stack),
+              "attention_peak_flops": q.hardware.peak_for(work.attention_dtype),
               **workload_inputs(work), "batch": batch, "pp": 1.0, "microbatches": 1.0}
     inputs.update({k: grid[k].to_numpy(dtype=float) for k in ("dp", "tp", "ep", "etp")})
     return evaluate_arrays(q.model.attention, inputs)
@@ -130,8 +132,12 @@ def decode_candidates(q: ServeQuery, strategies: pd.DataFrame) -> pd.DataFrame:
     grid["tpot_s"] = dec["tpot_s"]
     grid["memory_fraction"] = dec["memory_bytes_per_gpu"] / q.hardware.memory_bytes
     grid = grid[grid.memory_fraction <= MEMORY_FRACTION].reset_index(drop=True)
-    chunk = _cost(q, grid, grid.batch.to_numpy(dtype=float) / q.osl)  # N / O prompts per step
-    grid["chunk_prefill_s"] = chunk["ttft_s"]
+    # a step admits N / O prompts' tokens: prefill is linear in tokens (compute-bound, the weights
+    # already read by the step's decode), so scale one prompt per DP rank by the share admitted
+    one = _cost(q, grid, grid.dp.to_numpy(dtype=float))
+    share = grid.batch.to_numpy(dtype=float) / (q.osl * grid.dp.to_numpy(dtype=float))
+    host = q.stack.step_overhead
+    grid["chunk_prefill_s"] = share * (one["ttft_s"] - host) + host
     return grid
 
 

@@ -198,14 +198,17 @@ def _required(cfg: _Config, missing: list[str], field: str) -> Any:
     return _integer(cfg, key, value)
 
 
+_MLA_KEYS = ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+
+
 def _attention(cfg: _Config, f: dict, missing: list[str]) -> None:
     f["q_lora_rank"] = f["kv_lora_rank"] = f["qk_nope_head_dim"] = f["qk_rope_head_dim"] = 0
     f["v_head_dim"] = 0
     key, kv_heads = cfg.first("num_kv_heads")
     f["num_kv_heads"] = _integer(cfg, key, kv_heads) if kv_heads is not _ABSENT else f["num_heads"]
-    if cfg.has("kv_lora_rank"):  # multi-head latent attention (DeepSeek-V2/V3, Kimi-K2)
+    if any(cfg.has(k) for k in _MLA_KEYS):  # multi-head latent attention (DeepSeek-V2/V3, Kimi-K2)
         f["attention"], f["num_kv_heads"], f["head_dim"] = "mla", f["num_heads"], 0
-        for name in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+        for name in _MLA_KEYS:
             if not cfg.has(name):
                 missing.append(name)
             f[name] = _integer(cfg, name, cfg.get(name, 0))
@@ -227,6 +230,8 @@ def _experts(cfg: _Config, f: dict, missing: list[str], facts: dict) -> None:
     f["num_experts"], f["top_k"], f["expert_ffn_dim"] = experts, 0, 0
     f["num_shared_experts"], f["shared_expert_ffn_dim"] = 0, 0
     if not experts:
+        if key == "" and (cfg.first("top_k")[0] or cfg.has("moe_intermediate_size")):
+            missing.append(" or ".join(KEYS["num_experts"]))  # MoE keys but no expert count
         return
     for field in ("top_k", "expert_ffn_dim"):
         key, value = cfg.first(field)
@@ -260,24 +265,27 @@ def _shared_experts(cfg: _Config, f: dict, facts: dict) -> tuple[int, int]:
 
 def _is_moe_layer(cfg: _Config, f: dict, i: int) -> bool:
     """Whether layer i has routed experts, by every layer-placement field the config has."""
+    def number(key: str, default: int) -> int:
+        return _integer(cfg, key, cfg.get(key, default)) if cfg.get(key, default) != -1 else -1
+
     moe_layers = cfg.get("moe_layers")
     if isinstance(moe_layers, list):  # Llama-4, written out
         return i in moe_layers
     if i in (cfg.get("mlp_only_layers") or []):  # Qwen-MoE
         return False
-    if (i + 1) % max(1, int(cfg.get("decoder_sparse_step", 1))) != 0:
+    if (i + 1) % max(1, number("decoder_sparse_step", 1)) != 0:
         return False
-    if i < int(cfg.get("first_k_dense_replace", 0)):  # DeepSeek, GLM, Kimi
+    if i < number("first_k_dense_replace", 0):  # DeepSeek, GLM, Kimi
         return False
-    if i % max(1, int(cfg.get("moe_layer_freq", 1))) != 0:
+    if i % max(1, number("moe_layer_freq", 1)) != 0:
         return False
-    if (i + 1) % max(1, int(cfg.get("interleave_moe_layer_step", 1))) != 0:  # Llama-4
+    if (i + 1) % max(1, number("interleave_moe_layer_step", 1)) != 0:  # Llama-4
         return False
-    if cfg.has("moe_layer_start_index"):  # ERNIE-4.5
-        end = int(cfg.get("moe_layer_end_index", -1))
+    if cfg.has("moe_layer_start_index"):  # ERNIE-4.5: end -1 is the last layer
+        end = number("moe_layer_end_index", -1)
         end = f["num_layers"] - 1 if end == -1 else end
-        interval = max(1, int(cfg.get("moe_layer_interval", 1)))
-        return (i + 1) % interval == 0 and int(cfg.get("moe_layer_start_index")) <= i <= end
+        interval = max(1, number("moe_layer_interval", 1))
+        return (i + 1) % interval == 0 and number("moe_layer_start_index", 0) <= i <= end
     return True
 
 

@@ -348,12 +348,22 @@ class Workload:
     kv_dtype: str = ""  # "": same as weight_dtype
     activation_dtype: str = ""  # "": same as weight_dtype
     compute_dtype: str = ""  # "": same as weight_dtype
+    attention_dtype: str = ""  # precision of the attention kernel's matrix products ("": compute_dtype)
     expert_imbalance: float = 0.0
     capacity_factor: float = 1.0  # dispatch buffer size relative to the mean load
-    comm_overlap: float = 0.0  # share of communication hidden under compute, 0..1
+    comm_overlap: float = 0.0  # share of communication hidden under compute, 0..1 (two-batch overlap: 1)
+    redundant_experts: int = 0  # EPLB replicas of hot experts per MoE layer, spread over the ep ranks
+    draft_tokens: int = 0  # speculative / MTP tokens each decode step verifies beside the real one
+    accepted_tokens: float = 1.0  # tokens a decode step yields per sequence on average (1 + accepted drafts)
 
     def __post_init__(self):
         where = "workload"
+        _check_int(where, "redundant_experts", self.redundant_experts, minimum=0)
+        _check_int(where, "draft_tokens", self.draft_tokens, minimum=0)
+        accepted = self.accepted_tokens
+        if not isinstance(accepted, (int, float)) or not 1 <= accepted <= 1 + self.draft_tokens:
+            raise SpecError(where, f"accepted_tokens={self.accepted_tokens!r} must lie between 1 and "
+                            f"1 + draft_tokens = {1 + self.draft_tokens}")
         _check_int(where, "batch", self.batch, minimum=1)
         _check_int(where, "prompt_len", self.prompt_len, minimum=1)
         _check_int(where, "output_len", self.output_len, minimum=1)
@@ -361,7 +371,9 @@ class Workload:
         for name in ("kv_dtype", "activation_dtype", "compute_dtype"):
             if getattr(self, name) == "":
                 object.__setattr__(self, name, self.weight_dtype)
-        for name in ("weight_dtype", "kv_dtype", "activation_dtype", "compute_dtype"):
+        if self.attention_dtype == "":
+            object.__setattr__(self, "attention_dtype", self.compute_dtype)
+        for name in ("weight_dtype", "kv_dtype", "activation_dtype", "compute_dtype", "attention_dtype"):
             _check_dtype(where, name, getattr(self, name))
         if self.decode_context == 0:
             object.__setattr__(self, "decode_context", self.prompt_len + self.output_len // 2)

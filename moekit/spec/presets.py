@@ -14,7 +14,7 @@ import yaml
 
 from moekit.errors import SpecError
 from moekit.resources import DATA_DIR, available
-from moekit.spec.hf_config import model_fields_from_hf_config
+from moekit.spec.hf_config import read_hf_config
 from moekit.spec.inputs import Hardware, Model, Preset
 
 METADATA_KEYS = ("source", "notes", "assumed")
@@ -62,6 +62,8 @@ def _preset_path(kind: str, name: str) -> Path | None:
     path = Path(name)
     if path.suffix in (".yaml", ".yml", ".json") and path.exists():
         return path
+    if kind == "models" and path.is_dir() and (path / "config.json").exists():  # a HF snapshot folder
+        return path / "config.json"
     candidate = DATA_DIR / kind / f"{name.lower()}.yaml"
     if kind == "models" and not candidate.exists():  # a bundled config.json by its name
         candidate = DATA_DIR / "hf_configs" / f"{name.lower()}.json"
@@ -83,7 +85,8 @@ def hardware_from_mapping(data: dict, where: str) -> Preset:
 
 
 def load_model_preset(name_or_path: str | Path) -> Preset:
-    """A model with its sources: a bundled preset name, a YAML preset or a config.json."""
+    """A model with its sources: a bundled preset name, a YAML preset, a config.json or a Hugging
+    Face snapshot folder holding one (what the config reader left out is in `notes`)."""
     name = str(name_or_path)
     path = _preset_path("models", name)
     if path is None:
@@ -97,9 +100,9 @@ def load_model_preset(name_or_path: str | Path) -> Preset:
         if not isinstance(config, dict):
             raise SpecError(str(path), "a config.json must hold a JSON object")
         label = path.parent.name if path.stem == "config" else path.stem
-        fields = model_fields_from_hf_config(config, label)
-        return Preset(Model.from_dict(fields, str(path)), config.get("_source", str(path)), "",
-                      {}, str(path))
+        reading = read_hf_config(config, label)
+        return Preset(Model.from_dict(reading.fields, str(path)), config.get("_source", str(path)),
+                      "; ".join(reading.notes), {}, str(path))
     return model_from_mapping(read_yaml(path), str(path))
 
 

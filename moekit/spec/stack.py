@@ -83,7 +83,8 @@ class Stack:
                 "cuda_graph_decode": float(self.cuda_graph_decode),
                 "mla_reexpand": float(not self.mla_absorbed),
                 "causal_mask_materialized": float(self.causal_mask_materialized),
-                "allreduce_one_shot": float(self.custom_allreduce)}
+                "allreduce_one_shot": float(self.custom_allreduce),
+                "alltoall_concurrent": float(self.all_to_all != "nccl")}
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "stack") -> Stack:
