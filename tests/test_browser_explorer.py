@@ -9,28 +9,16 @@ Skipped only when Chromium is absent and the CI variable is unset; in CI it must
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, voila_server
 
 from moekit.evaluate import evaluate
 from moekit.spec.inputs import Strategy, Workload
 from moekit.spec.presets import load_hardware, load_model
 from moekit.ui.widgets import format_value
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "06_strategy_explorer.ipynb"
-CHROMIUM = Path(os.environ.get("MOEKIT_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = Path(os.environ.get("MOEKIT_ARTIFACTS", ROOT / "tests" / "artifacts"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
     pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium) and CI is not set",
@@ -39,52 +27,10 @@ playwright_api = pytest.importorskip("playwright.sync_api") if not os.environ.ge
     __import__("playwright.sync_api", fromlist=["sync_playwright"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _voila_command(port: int) -> list[str]:
-    exe = Path(sys.executable).with_name("voila")
-    base = [str(exe)] if exe.exists() else [shutil.which("voila") or "voila"]
-    return base + [str(NOTEBOOK), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-                   "--VoilaConfiguration.file_allowlist=['.*']"]
-
-
 @pytest.fixture(scope="module")
 def voila_url():
-    port = _free_port()
-    log = open(ARTIFACTS_LOG(), "w")  # noqa: SIM115 - closed in the fixture's teardown
-    proc = subprocess.Popen(_voila_command(port), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"voila exited with {proc.returncode}; see {log.name}")
-        try:
-            urllib.request.urlopen(url + "voila/api/nothing", timeout=2)
-            break
-        except urllib.error.HTTPError:  # any HTTP answer: the server is up
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        raise RuntimeError(f"voila did not answer on {url} within 60 s; see {log.name}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-def ARTIFACTS_LOG() -> Path:  # noqa: N802 - reads like the path it returns
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / ".gitignore").write_text("*\n")  # screenshots and logs stay out of git
-    return ARTIFACTS / "voila.log"
+    with voila_server(NOTEBOOK) as url:
+        yield url
 
 
 def expected(batch: int) -> dict[str, str]:

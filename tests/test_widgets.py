@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from moekit.ui import explain, widgets
 from moekit.evaluate import evaluate
 from moekit.spec.inputs import Strategy, Workload
 from moekit.spec.presets import load_hardware, load_model
+from moekit.ui import explain, widgets
 
 
 def shown(panel, name) -> float:

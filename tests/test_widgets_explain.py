@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from moekit.ui import explain
 from moekit.evaluate import evaluate
 from moekit.spec.inputs import Strategy, Workload
 from moekit.spec.presets import load_hardware, load_model
+from moekit.ui import explain
 
 MIXTRAL, H100 = load_model("mixtral-8x7b"), load_hardware("h100-sxm")
 DECODE = Workload(batch=64, prompt_len=2048, output_len=256)

@@ -1,9 +1,9 @@
 """Figures carry titles, axis units, legends and log scales where the range asks."""
 
-from moekit.ui import plots
 from moekit.evaluate import evaluate
 from moekit.spec.inputs import Strategy, Workload
 from moekit.spec.presets import load_hardware, load_model
+from moekit.ui import plots
 
 E = evaluate(load_model("mixtral-8x7b"), load_hardware("h100-sxm"),
              Workload(batch=64, prompt_len=2048, output_len=256), Strategy(dp=4, tp=2, ep=8))

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch, Patch
 
 from moekit.errors import SpecError
 from moekit.plan.launch import Pool
@@ -121,13 +123,11 @@ class Dag:
 
     def figure(self):
         """A matplotlib Figure: one column per pool, rows by depth (longest path), arrows for edges."""
-        import matplotlib.pyplot as plt
-        from matplotlib.patches import FancyBboxPatch, Patch
-
         where = _layout(self)
         columns = max(2, max(x for x, _ in where.values()) + 1)  # room for titles and the legend
         depth = max(-y for _, y in where.values()) + 1
-        fig, ax = plt.subplots(figsize=(3.2 * columns + 1, 0.72 * depth + 1.5))
+        fig = Figure(figsize=(3.2 * columns + 1, 0.72 * depth + 1.5))
+        ax = fig.add_subplot()
         for node in self.nodes:
             x, y = where[node.id]
             ax.add_patch(FancyBboxPatch((x - 0.45, y - 0.3), 0.9, 0.6, boxstyle="round,pad=0.02",
