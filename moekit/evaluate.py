@@ -7,6 +7,7 @@ and labels the results as pandas DataFrames.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -238,6 +239,23 @@ class Evaluation:
         ]
         return pd.DataFrame([(n, self.values[n], u) for n, u in names],
                             columns=["quantity", "value", "unit"])
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the headline numbers in readable units, the stack every time assumes."""
+        v, w = self.values, self.workload
+        rows = [("parameters", f"{v['total_params'] / 1e9:.2f} B total, "
+                               f"{v['active_params'] / 1e9:.2f} B active"),
+                ("memory per GPU", f"{v['memory_bytes_per_gpu'] / 1e9:.2f} GB of "
+                                   f"{self.hardware.memory_bytes / 1e9:.0f} GB"),
+                ("TTFT", f"{v['ttft_s'] * 1e3:.3g} ms (bound {v['ttft_lower_bound_s'] * 1e3:.3g} ms)"),
+                ("TPOT", f"{v['tpot_s'] * 1e3:.3g} ms (bound {v['tpot_lower_bound_s'] * 1e3:.3g} ms)"),
+                ("decode", f"{v['decode_tokens_per_s_per_gpu']:,.0f} tokens/s per GPU"),
+                ("prefill", f"{v['prefill_tokens_per_s_per_gpu']:,.0f} tokens/s per GPU")]
+        body = "".join(f"<tr><td>{k}</td><td style='text-align:left'>{html.escape(x)}</td></tr>"
+                       for k, x in rows)
+        title = (f"{self.model.name} on {v['gpus']:.0f} x {self.hardware.name}, {self.strategy.label}, "
+                 f"batch {w.batch} x {w.prompt_len} tokens; stack {self.stack.name} ({self.stack.engine})")
+        return f"<p><b>{html.escape(title)}</b></p><table>{body}</table>"
 
     def to_dict(self) -> dict:
         """JSON-ready result; names match the CLI's and the planner's."""

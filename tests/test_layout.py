@@ -132,3 +132,15 @@ def test_a_built_wheel_runs_the_main_job_in_a_fresh_environment(tmp_path):
     calibrated = moekit("evaluate", "--model", "olmoe-1b-7b", "--hardware", "h200@calibrated",
                         "--batch", "1", "--prompt", "128")
     assert calibrated.returncode == 0, calibrated.stderr
+
+
+@pytest.mark.parametrize("module", ["parameters", "flops", "parallel", "memory", "communication",
+                                    "timing", "bounds"])
+def test_each_formula_module_opens_with_a_legend_of_the_symbols_it_uses(module):
+    tree = ast.parse((PACKAGE / "formulas" / f"{module}.py").read_text())
+    doc = ast.get_docstring(tree)
+    used = [a.name for node in tree.body if isinstance(node, ast.ImportFrom)
+            and node.module == "moekit.formulas.symbols" for a in node.names]
+    legend = doc.split("Legend", 1)[1]
+    missing = [n for n in used if f"    {n} " not in legend]
+    assert not missing, f"{module}: legend lacks {missing}"

@@ -131,3 +131,8 @@ def test_summary_marks_a_missed_target():
                          "error": [0.3, -0.2]})
     s = validate.summary(rows).iloc[0]
     assert s.median_abs_err == pytest.approx(0.25) and not s.meets
+
+
+def test_an_evaluation_renders_itself_naming_its_stack():
+    page = run(stack="sglang")._repr_html_()
+    assert "stack sglang (SGLang" in page and "TPOT" in page and "GB of 141 GB" in page

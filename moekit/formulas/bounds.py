@@ -2,6 +2,22 @@
 
 A step needs at least its total FLOPs at full peak spread over all GPUs, and at least one
 read of the weights it touches and the KV cache it attends to, at full HBM bandwidth.
+
+Legend (code name, input symbol: meaning [unit]):
+    B                  batch: sequences in flight across the deployment [1]
+    E                  num_experts: routed experts per MoE layer [1]
+    L                  num_layers: transformer layers [1]
+    L_d                num_dense_layers: leading layers with a dense FFN instead of experts [1]
+    S                  prompt_len: prompt tokens per sequence [1]
+    V                  vocab_size: vocabulary size [1]
+    b_kv               kv_bytes: bytes per KV-cache element [B]
+    b_w                weight_bytes: bytes per weight [B]
+    bw_hbm             hbm_bandwidth: HBM bandwidth of one GPU [B/s]
+    d                  d_model: hidden size (residual stream width) [1]
+    k                  top_k: experts each token is routed to [1]
+    kv_len             kv_read_len: KV-cache tokens read per sequence in this step [1]
+    n_q                queries_per_seq: new tokens per sequence in this step (S prefill, 1 decode) [1]
+    peak               peak_flops: dense peak of one GPU in the compute precision [FLOP/s]
 """
 
 import sympy as sp

@@ -4,6 +4,30 @@ A group inside one node (NVLink domain) uses the intra-node bandwidth and latenc
 that spans nodes pays the inter-node ones for the traffic that leaves the node. Inside a node,
 all-to-all and send/recv have their own alpha-beta (measured ones differ from the all-reduce's);
 the spec gives them the intra-node figures unless measured.
+
+Legend (code name, input symbol: meaning [unit]):
+    a2a_bw             alltoall_bandwidth: intra-node all-to-all bandwidth per GPU per direction [B/s]
+    a2a_conc           alltoall_concurrent: 1 when the expert dispatch sends to all peers at once (DeepEP:
+                        one latency per all-to-all), 0 for one latency per peer [1]
+    a2a_lat            alltoall_latency: latency of one intra-node all-to-all step [s]
+    ar_one_shot        allreduce_one_shot: 1 when small TP all-reduces run as one shot (each GPU reads its
+                        peers' buffers at once: one latency, the engines' custom all-reduce), 0 for NCCL's
+                        ring (2(n-1) latencies) [1]
+    b_a                activation_bytes: bytes per activation element [B]
+    bw_inter           inter_node_bandwidth: network (IB/RoCE) bandwidth per GPU per direction [B/s]
+    bw_intra           intra_node_bandwidth: NVLink bandwidth per GPU per direction [B/s]
+    d                  d_model: hidden size (residual stream width) [1]
+    dp                 dp: data-parallel degree of attention (replicas of the dense part) [1]
+    ep                 ep: expert-parallel degree (experts split over GPUs) [1]
+    etp                etp: tensor-parallel degree inside each expert [1]
+    gpn                gpus_per_node: GPUs in one node (NVLink domain) [1]
+    k                  top_k: experts each token is routed to [1]
+    lat_inter          inter_node_latency: latency of one inter-node message [s]
+    lat_intra          intra_node_latency: latency of one intra-node message [s]
+    p2p_bw             p2p_bandwidth: intra-node send/recv bandwidth per direction [B/s]
+    p2p_lat            p2p_latency: latency of one intra-node send/recv [s]
+    pp                 pp: pipeline-parallel degree (layer stages) [1]
+    tp                 tp: tensor-parallel degree (heads and FFN columns split) [1]
 """
 
 import sympy as sp

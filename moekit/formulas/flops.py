@@ -1,4 +1,20 @@
-"""Forward FLOPs per token, by component (2 FLOP per multiply-add)."""
+"""Forward FLOPs per token, by component (2 FLOP per multiply-add).
+
+Legend (code name, input symbol: meaning [unit]):
+    E                  num_experts: routed experts per MoE layer [1]
+    L                  num_layers: transformer layers [1]
+    L_d                num_dense_layers: leading layers with a dense FFN instead of experts [1]
+    V                  vocab_size: vocabulary size [1]
+    ctx                attended_context: mean context a new token attends to ((S+1)/2 causal prefill, C
+                        decode) [1]
+    d                  d_model: hidden size (residual stream width) [1]
+    d_h                head_dim: dimension of one attention head [1]
+    d_nope             qk_nope_head_dim: MLA per-head q/k dimension without RoPE [1]
+    d_rope             qk_rope_head_dim: MLA per-head q/k RoPE dimension [1]
+    d_v                v_head_dim: MLA per-head value dimension [1]
+    h                  num_heads: attention (query) heads [1]
+    k                  top_k: experts each token is routed to [1]
+"""
 
 from moekit.formulas.core import formula
 from moekit.formulas.parameters import P_attn, P_dense, P_expert, P_shared

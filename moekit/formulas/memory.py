@@ -2,6 +2,33 @@
 
 Inference only: no gradients, optimizer states or gradient accumulation. Data parallelism
 replicates weights and never divides them.
+
+Legend (code name, input symbol: meaning [unit]):
+    E                  num_experts: routed experts per MoE layer [1]
+    L                  num_layers: transformer layers [1]
+    O                  output_len: generated tokens per sequence [1]
+    S                  prompt_len: prompt tokens per sequence [1]
+    b_a                activation_bytes: bytes per activation element [B]
+    b_kv               kv_bytes: bytes per KV-cache element [B]
+    b_w                weight_bytes: bytes per weight [B]
+    cap                capacity_factor: MoE dispatch buffer size relative to the mean load [1]
+    d                  d_model: hidden size (residual stream width) [1]
+    ep                 ep: expert-parallel degree (experts split over GPUs) [1]
+    etp                etp: tensor-parallel degree inside each expert [1]
+    f_d                dense_ffn_dim: intermediate size of a dense FFN layer [1]
+    f_e                expert_ffn_dim: intermediate size of one routed expert [1]
+    f_s                shared_expert_ffn_dim: intermediate size of one shared expert [1]
+    k                  top_k: experts each token is routed to [1]
+    m                  microbatches: micro-batches that fill the pipeline [1]
+    mem                memory_bytes: memory of one GPU [B]
+    n_mat              ffn_matrices: weight matrices per FFN: 3 gated (SwiGLU), 2 plain [1]
+    n_s                num_shared_experts: shared experts per MoE layer [1]
+    overhead           runtime_overhead_bytes: runtime reserve: CUDA context, framework, NCCL buffers [B]
+    pp                 pp: pipeline-parallel degree (layer stages) [1]
+    r_exp              redundant_experts: EPLB replicas of hot experts per MoE layer (memory spent against
+                        load imbalance) [1]
+    tie                tie_embeddings: 1 when the LM head shares the embedding matrix [1]
+    tp                 tp: tensor-parallel degree (heads and FFN columns split) [1]
 """
 
 import sympy as sp

@@ -2,6 +2,27 @@
 
 Folded convention (DESIGN.md): attention runs dp x tp per stage; experts fold onto the
 same dp*tp GPUs as ep x etp x edp. Per-GPU figures are for the busiest GPU.
+
+Legend (code name, input symbol: meaning [unit]):
+    B                  batch: sequences in flight across the deployment [1]
+    E                  num_experts: routed experts per MoE layer [1]
+    L                  num_layers: transformer layers [1]
+    L_d                num_dense_layers: leading layers with a dense FFN instead of experts [1]
+    d_h                head_dim: dimension of one attention head [1]
+    d_nope             qk_nope_head_dim: MLA per-head q/k dimension without RoPE [1]
+    d_rope             qk_rope_head_dim: MLA per-head q/k RoPE dimension [1]
+    d_v                v_head_dim: MLA per-head value dimension [1]
+    dp                 dp: data-parallel degree of attention (replicas of the dense part) [1]
+    ep                 ep: expert-parallel degree (experts split over GPUs) [1]
+    etp                etp: tensor-parallel degree inside each expert [1]
+    h                  num_heads: attention (query) heads [1]
+    h_kv               num_kv_heads: key/value heads (GQA groups; = h for MHA) [1]
+    k                  top_k: experts each token is routed to [1]
+    m                  microbatches: micro-batches that fill the pipeline [1]
+    n_q                queries_per_seq: new tokens per sequence in this step (S prefill, 1 decode) [1]
+    pp                 pp: pipeline-parallel degree (layer stages) [1]
+    r_kv               kv_lora_rank: MLA key/value latent rank [1]
+    tp                 tp: tensor-parallel degree (heads and FFN columns split) [1]
 """
 
 import sympy as sp

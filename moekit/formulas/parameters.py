@@ -1,4 +1,28 @@
-"""Parameter counts (elements): embeddings, attention, router, experts, dense FFN; total, active."""
+"""Parameter counts (elements): embeddings, attention, router, experts, dense FFN; total, active.
+
+Legend (code name, input symbol: meaning [unit]):
+    E                  num_experts: routed experts per MoE layer [1]
+    L                  num_layers: transformer layers [1]
+    L_d                num_dense_layers: leading layers with a dense FFN instead of experts [1]
+    V                  vocab_size: vocabulary size [1]
+    d                  d_model: hidden size (residual stream width) [1]
+    d_h                head_dim: dimension of one attention head [1]
+    d_nope             qk_nope_head_dim: MLA per-head q/k dimension without RoPE [1]
+    d_rope             qk_rope_head_dim: MLA per-head q/k RoPE dimension [1]
+    d_v                v_head_dim: MLA per-head value dimension [1]
+    f_d                dense_ffn_dim: intermediate size of a dense FFN layer [1]
+    f_e                expert_ffn_dim: intermediate size of one routed expert [1]
+    f_s                shared_expert_ffn_dim: intermediate size of one shared expert [1]
+    h                  num_heads: attention (query) heads [1]
+    h_kv               num_kv_heads: key/value heads (GQA groups; = h for MHA) [1]
+    k                  top_k: experts each token is routed to [1]
+    n_mat              ffn_matrices: weight matrices per FFN: 3 gated (SwiGLU), 2 plain [1]
+    n_s                num_shared_experts: shared experts per MoE layer [1]
+    qkv_bias           qkv_bias: 1 when q, k, v projections carry a bias [1]
+    r_kv               kv_lora_rank: MLA key/value latent rank [1]
+    r_q                q_lora_rank: MLA query compression rank (0: no compression) [1]
+    tie                tie_embeddings: 1 when the LM head shares the embedding matrix [1]
+"""
 
 import sympy as sp
 

@@ -3,6 +3,95 @@
 Per op: t = max(FLOPs / (P * eta_c), bytes / (W * eta_m)). Collectives add on top, minus the
 share hidden under compute. PP does not shorten one batch's latency: a micro-batch passes
 every stage; m micro-batches fill the pipeline, with bubble (pp-1)/(m+pp-1).
+
+Legend (code name, input symbol: meaning [unit]):
+    B                  batch: sequences in flight across the deployment [1]
+    E                  num_experts: routed experts per MoE layer [1]
+    O                  output_len: generated tokens per sequence [1]
+    S                  prompt_len: prompt tokens per sequence [1]
+    V                  vocab_size: vocabulary size [1]
+    acc                accepted_tokens: tokens a decode step yields per sequence on average (1 + accepted
+                        drafts) [1]
+    attn_block_rows    attention_block_rows: query rows per block of the flash attention kernel; a block on
+                        the causal diagonal computes its whole tile (0: exact causal FLOPs) [1]
+    attn_block_time    attention_block_time: fixed time of one query block of the attention kernel on its
+                        SM (load Q, final rescale, write O; 0: not modelled) [s]
+    attn_bytes_half    attention_half_bytes: bytes at which the attention kernel reaches half its bandwidth
+                        [B]
+    attn_mfu           attention_mfu: achieved fraction of peak FLOP/s in the attention kernel (scores,
+                        context) [1]
+    attn_peak          attention_peak_flops: dense peak of one GPU in the attention kernel's precision
+                        (bf16 in the engines even when the GEMMs run fp8) [FLOP/s]
+    attn_rows_half     attention_half_rows: tokens at which the attention kernel reaches half its FLOP/s [1]
+    attn_softmax_flops attention_softmax_flops: tensor-core FLOPs the softmax of one score costs (exp, max,
+                        rescale beside the matrix products; 0: not modelled) [FLOP]
+    attn_util          attention_hbm_utilization: achieved fraction of HBM bandwidth in the attention
+                        kernel (KV reads) [1]
+    attn_util_1w       attention_one_wave_hbm_utilization: achieved fraction of HBM bandwidth of an
+                        attention kernel whose work items fit in one wave (one per SM) [1]
+    b_a                activation_bytes: bytes per activation element [B]
+    b_kv               kv_bytes: bytes per KV-cache element [B]
+    b_w                weight_bytes: bytes per weight [B]
+    bw_hbm             hbm_bandwidth: HBM bandwidth of one GPU [B/s]
+    bytes_half         hbm_half_bytes: bytes at which a transfer reaches half of HBM bandwidth x
+                        utilisation (0: flat) [B]
+    ctx                attended_context: mean context a new token attends to ((S+1)/2 causal prefill, C
+                        decode) [1]
+    d                  d_model: hidden size (residual stream width) [1]
+    d_nope             qk_nope_head_dim: MLA per-head q/k dimension without RoPE [1]
+    d_rope             qk_rope_head_dim: MLA per-head q/k RoPE dimension [1]
+    d_v                v_head_dim: MLA per-head value dimension [1]
+    eager              eager_launch: 1 when this step's kernels are launched from the host one by one
+                        (prefill; decode without a CUDA graph), 0 under a CUDA graph [1]
+    ep                 ep: expert-parallel degree (experts split over GPUs) [1]
+    etp                etp: tensor-parallel degree inside each expert [1]
+    ew_kernel          elementwise_kernel_time: fixed time of one elementwise kernel (launch, ramp, tail)
+                        [s]
+    ew_kernels         elementwise_kernels_per_layer: elementwise kernels per layer outside the experts
+                        (norms, residual adds, router softmax/top-k, KV write) [1]
+    ew_passes          elementwise_passes_per_layer: d-wide activation vectors each token reads or writes
+                        in those kernels [1]
+    ew_util            elementwise_hbm_utilization: achieved fraction of HBM bandwidth in separate
+                        elementwise kernels (0: not modelled, assumed fused into the GEMMs) [1]
+    exp_fixed          expert_dispatch_time: fixed time of one routed-expert op beyond its GEMM launch
+                        (sort, gather, combine kernels) [s]
+    exp_mfu            expert_mfu: achieved fraction of peak FLOP/s in the routed-expert (grouped) GEMMs [1]
+    exp_rows_half      expert_half_rows: rows per expert at which the grouped expert GEMMs reach half their
+                        FLOP/s [1]
+    exp_util           expert_hbm_utilization: achieved fraction of HBM bandwidth in the routed-expert
+                        GEMMs [1]
+    f_d                dense_ffn_dim: intermediate size of a dense FFN layer [1]
+    f_e                expert_ffn_dim: intermediate size of one routed expert [1]
+    f_s                shared_expert_ffn_dim: intermediate size of one shared expert [1]
+    h                  num_heads: attention (query) heads [1]
+    h_kv               num_kv_heads: key/value heads (GQA groups; = h for MHA) [1]
+    imb_given          expert_imbalance_given: stated busiest/mean expert-GPU load (0: compute it) [1]
+    k                  top_k: experts each token is routed to [1]
+    kv_len             kv_read_len: KV-cache tokens read per sequence in this step [1]
+    launch             kernel_overhead: fixed time per op (kernel launches; lower with CUDA graphs) [s]
+    m                  microbatches: micro-batches that fill the pipeline [1]
+    mask_mat           causal_mask_materialized: 1 when attention reads a materialised causal mask (one
+                        byte per query-key pair), 0 when the kernel masks by position [1]
+    mfu                mfu: achieved fraction of peak FLOP/s (model FLOPs utilisation) [1]
+    mla_re             mla_reexpand: 1 when decode re-expands the MLA latent cache to full keys and values
+                        every step (not absorbed), 0 when absorbed [1]
+    n_k                kernels_per_layer: kernels one transformer layer launches [1]
+    n_mat              ffn_matrices: weight matrices per FFN: 3 gated (SwiGLU), 2 plain [1]
+    n_q                queries_per_seq: new tokens per sequence in this step (S prefill, 1 decode) [1]
+    n_s                num_shared_experts: shared experts per MoE layer [1]
+    n_sm               sm_count: streaming multiprocessors of one GPU (0: occupancy not modelled) [1]
+    overlap            comm_overlap: fraction of communication hidden under compute [1]
+    peak               peak_flops: dense peak of one GPU in the compute precision [FLOP/s]
+    pp                 pp: pipeline-parallel degree (layer stages) [1]
+    r_kv               kv_lora_rank: MLA key/value latent rank [1]
+    rows_half          gemm_half_rows: GEMM rows (tokens) at which achieved FLOP/s is half of peak x MFU
+                        (0: flat) [1]
+    t_host             host_kernel_time: host time to launch one kernel from Python eagerly (a CUDA graph
+                        replays them with none) [s]
+    t_step             step_overhead: host time of one forward step outside the GPU kernels: scheduling,
+                        input preparation, sampling, detokenisation [s]
+    tp                 tp: tensor-parallel degree (heads and FFN columns split) [1]
+    util_hbm           hbm_utilization: achieved fraction of HBM bandwidth [1]
 """
 
 import sympy as sp
