@@ -22,7 +22,7 @@ from moekit.evaluate import evaluate_arrays, hardware_inputs, model_inputs, stra
 from moekit.resources import DATA_DIR
 from moekit.spec.inputs import Strategy, Workload
 from moekit.spec.presets import load_hardware, load_model
-from moekit.spec.stack import EFFICIENCY_FIELDS, Stack
+from moekit.spec.stack import EFFICIENCY_FIELDS, Stack, load_stack
 
 #: the columns every row source is brought to
 COLUMNS = ["source", "stack", "model", "hardware", "phase", "batch", "prompt_len", "context", "gpus",
@@ -159,6 +159,9 @@ def fit_rows_stack(stack: Stack, calibrate: dict) -> tuple[Stack, dict]:
     if unknown:
         raise SpecError(f"stack {stack.name!r}.calibrate.fields", f"cannot fit {', '.join(unknown)}; "
                         f"fittable: {', '.join(sorted(START_STACK))}")
+    if calibrate.get("base"):  # start from another stack's kernels (the same torch kernels, say)
+        stack = dataclasses.replace(stack, efficiency={**load_stack(calibrate["base"]).efficiency,
+                                                       **stack.efficiency})
     rows = stack_rows(stack.name, calibrate)
     fit = rows[rows["split"] == "fit"].reset_index(drop=True)
     if fit.empty:
