@@ -214,3 +214,32 @@ def pareto(plan, current: Evaluation | None = None, title: str = "", figsize=(7,
                  f"{plan.hardware.name}, batch {plan.workload.batch}", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     return fig
+
+
+def validation(rows, title: str = "Whole models: predicted against measured, per stack",
+               figsize=(11, 7)) -> Figure:
+    """One panel per stack, log axes: moekit's step time against the measured (or peer) one; filled
+    markers for fitted models, open for held-out ones; prefill and decode in two colours."""
+    stacks = list(dict.fromkeys(rows["stack"]))
+    cols = 3
+    fig = Figure(figsize=figsize)
+    for i, stack in enumerate(stacks):
+        ax = fig.add_subplot((len(stacks) + cols - 1) // cols, cols, i + 1)
+        part = rows[rows["stack"] == stack]
+        for phase, color in (("prefill", "#d62728"), ("decode", "#1f77b4")):
+            for split, face in (("fit", color), ("held_out", "none")):
+                sel = part[(part["phase"] == phase) & (part["split"] == split)]
+                ax.scatter(sel["measured_s"], sel["predicted_s"], s=10, edgecolors=color, facecolors=face,
+                           linewidths=0.7, label=f"{phase} {split}")
+        low = float(np.nanmin(part[["measured_s", "predicted_s"]].to_numpy()))
+        high = float(np.nanmax(part[["measured_s", "predicted_s"]].to_numpy()))
+        ax.plot([low, high], [low, high], color="k", lw=0.8)
+        ax.set(xscale="log", yscale="log", title=stack)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=6)
+    fig.supxlabel("measured s (our GPU runs, or the peer's estimate)")
+    fig.supylabel("moekit s")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
