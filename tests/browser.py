@@ -17,11 +17,25 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("MOEKIT_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("MOEKIT_ARTIFACTS", ROOT / "tests" / "artifacts"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def require_playwright():
+    """Playwright's sync API, or skip the calling test module when Chromium is absent outside CI
+    (in CI the browser tests must run: a missing browser or package fails them)."""
+
+    if not CHROMIUM.exists() and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium) and CI is not set",
+                    allow_module_level=True)
+    if os.environ.get("CI"):
+        return __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    return pytest.importorskip("playwright.sync_api")
 
 
 def _free_port() -> int:

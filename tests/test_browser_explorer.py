@@ -8,10 +8,8 @@ Skipped only when Chromium is absent and the CI variable is unset; in CI it must
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, voila_server
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, require_playwright, voila_server
 
 from moekit.evaluate import evaluate
 from moekit.spec.inputs import Strategy, Workload
@@ -20,11 +18,7 @@ from moekit.ui.widgets import format_value
 
 NOTEBOOK = ROOT / "notebooks" / "06_strategy_explorer.ipynb"
 
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium) and CI is not set",
-                allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
-    __import__("playwright.sync_api", fromlist=["sync_playwright"])
+playwright_api = require_playwright()
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,7 @@ the TPOT target, and the page must show the planner's own best configuration for
 
 from __future__ import annotations
 
-import os
-
-import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, voila_server
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, require_playwright, voila_server
 
 import moekit
 from moekit.plan.serve import ServeQuery, serve
@@ -15,11 +12,7 @@ from moekit.ui.widgets import format_value
 
 NOTEBOOK = ROOT / "notebooks" / "09_serving_planner.ipynb"
 
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium) and CI is not set",
-                allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
-    __import__("playwright.sync_api", fromlist=["sync_playwright"])
+playwright_api = require_playwright()
 
 
 def expected(tpot_s: float) -> str:

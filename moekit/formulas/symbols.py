@@ -53,7 +53,7 @@ f_d = symbol("dense_ffn_dim", "f_{d}", "intermediate size of a dense FFN layer",
 
 # --- hardware ---------------------------------------------------------------------
 peak = symbol("peak_flops", "P", "dense peak of one GPU in the compute precision", "FLOP/s")
-attn_peak = symbol("attention_peak_flops", "P_{attn}", "dense peak of one GPU in the attention "
+attn_peak = symbol("attention_peak_flops", "P^{peak}_{attn}", "dense peak of one GPU in the attention "
                    "kernel's precision (bf16 in the engines even when the GEMMs run fp8)", "FLOP/s")
 mfu = symbol("mfu", r"\eta_{c}", "achieved fraction of peak FLOP/s (model FLOPs utilisation)", "1")
 bw_hbm = symbol("hbm_bandwidth", "W", "HBM bandwidth of one GPU", "B/s")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from moekit.errors import SpecError
 from moekit.resources import DATA_DIR, available
-from moekit.spec.inputs import Hardware
+from moekit.spec.inputs import Hardware, _from_mapping
 from moekit.spec.presets import read_yaml
 from moekit.spec.units import parse_quantity
 
@@ -88,20 +88,8 @@ class Stack:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "stack") -> Stack:
-        if not isinstance(data, dict):
-            raise SpecError(where, f"expected a mapping of fields, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise SpecError(where, f"unknown field(s) {', '.join(unknown)}; allowed: "
-                            f"{', '.join(sorted(names | set(METADATA_KEYS)))}")
-        if "name" not in data:
-            raise SpecError(where, "missing field(s) name")
-        values = dict(data)
-        for key in ("step_overhead", "host_kernel_time"):
-            if key in values:
-                values[key] = parse_quantity(values[key], "seconds", f"{where}.{key}")
-        return cls(**values)
+        seconds = lambda v, w: parse_quantity(v, "seconds", w)  # noqa: E731
+        return _from_mapping(cls, data, where, {"step_overhead": seconds, "host_kernel_time": seconds})
 
 
 #: a NO_STACK evaluation uses the GPU preset's own efficiencies and no host terms

@@ -114,7 +114,6 @@ class ServingPanel(Panel):
                         Reading("serve_ttft_s", "TTFT", float(b.ttft_s), "s"),
                         Reading("serve_tpot_ms", "TPOT", float(b.tpot_s) * 1e3, "ms")]
         readings.append(Reading("binding", "binding", binding(plan)))
-        readings.append(Reading("search_s", "search time", plan.search_s, "s"))
         return readings, [frontier_figure(plan)]
 
 
