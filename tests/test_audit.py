@@ -178,7 +178,7 @@ def test_cli_json_has_exactly_the_documented_shape(capsys):
     data = json.loads(capsys.readouterr().out)
     assert list(data) == ["documents"]
     doc = data["documents"][0]
-    assert list(doc) == ["scenario", "source", "claims"]
+    assert list(doc) == ["scenario", "source", "stack", "claims"]
     keys = ["id", "quantity", "claimed_value", "claimed_unit", "recomputed_value", "recomputed_unit",
             "ratio", "verdict", "explanation", "assumptions", "reproduced_by"]
     for c in doc["claims"]:

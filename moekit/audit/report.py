@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from moekit.audit.verdicts import DocumentAudit, fmt
+from moekit.spec.stack import load_stack
 
 
 def render_table(audits: list[DocumentAudit]) -> str:
     lines = []
     for a in audits:
         counts = ", ".join(f"{v} {n}" for v, n in a.counts().items() if n)
-        lines += [f"== {a.scenario.name}  ({a.scenario.source})", f"   {counts}"]
+        lines += [f"== {a.scenario.name}  ({a.scenario.source})", f"   {counts}",
+                  f"   times checked on stack {a.scenario.stack} ({load_stack(a.scenario.stack).engine})"]
         if a.convention_note:
             lines.append(f"   {a.convention_note}")
         lines += [f"   config: {finding}" for finding in a.config_findings]
@@ -32,7 +34,8 @@ def render_markdown(audits: list[DocumentAudit]) -> str:
     out = ["# moekit audit", ""]
     for a in audits:
         s = a.scenario
-        out += [f"## {s.title or s.name}", "", f"Source: `{s.source}` (scenario `{s.name}`)", ""]
+        out += [f"## {s.title or s.name}", "", f"Source: `{s.source}` (scenario `{s.name}`); times "
+                f"checked on stack `{s.stack}` ({load_stack(s.stack).engine})", ""]
         out.append("Verdicts: " + ", ".join(f"**{n}** {v}" for v, n in a.counts().items() if n) + ".")
         out.append("")
         if a.convention_note:

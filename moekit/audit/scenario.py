@@ -85,6 +85,7 @@ class Claim:
     tolerance: float | None = None
     note: str = ""
     decimals: int = 0  # digits after the point as printed: "0.000" is good to 0.0005
+    line: int = 0  # where the document prints it (0: not recorded)
 
     @property
     def kind(self) -> str:
@@ -113,6 +114,7 @@ class Scenario:
     title: str = ""
     notes: str = ""
     path: str = ""
+    unresolved: tuple = ()  # what a drafted scenario could not map (moekit draft), kept for the reader
     stack: str = "none"  # the serving stack its times are checked on (data/stacks/ or 'none')
 
     def claim(self, claim_id: str) -> Claim:
@@ -142,11 +144,11 @@ class Scenario:
 
 TOP_KEYS = {"name", "source", "title", "notes", "model", "model_overrides", "hardware",
             "hardware_overrides", "workload", "targets", "strategy", "stated", "assumptions",
-            "missing", "claims", "stack"}
+            "missing", "claims", "stack", "unresolved"}
 REQUIRED_KEYS = ("name", "source", "model", "hardware", "workload", "claims")
 CLAIM_KEYS = {"id", "quantity", "value", "unit", "section", "text", "inputs", "formula",
               "formula_written", "model", "consistency", "bound", "mistakes", "depends_on",
-              "assumptions", "missing", "tolerance", "note"}
+              "assumptions", "missing", "tolerance", "note", "line"}
 CLAIM_REQUIRED = ("id", "quantity", "value", "unit", "section")
 
 
@@ -272,6 +274,9 @@ def _claim(data: object, where: str) -> Claim:
     written = data.get("formula_written", False)
     if not isinstance(written, bool):
         raise SpecError(f"{where}.formula_written", f"expected true or false, got {written!r}")
+    line = data.get("line", 0)
+    if isinstance(line, bool) or not isinstance(line, int) or line < 0:
+        raise SpecError(f"{where}.line", f"expected the document's line number (>= 1), got {line!r}")
     return Claim(
         id=cid, quantity=_string(data["quantity"], f"{where}.quantity"),
         value=value, decimals=decimals, unit=unit,
@@ -287,7 +292,7 @@ def _claim(data: object, where: str) -> Claim:
         depends_on=tuple(str(d) for d in _list(data.get("depends_on"), f"{where}.depends_on")),
         assumptions=tuple(str(a) for a in _list(data.get("assumptions"), f"{where}.assumptions")),
         missing=tuple(str(m) for m in _list(data.get("missing"), f"{where}.missing")),
-        tolerance=tolerance, note=data.get("note", ""),
+        tolerance=tolerance, note=data.get("note", ""), line=line,
     )
 
 
@@ -345,6 +350,7 @@ def scenario_from_mapping(data: object, where: str) -> Scenario:
         missing=_named(data.get("missing"), f"{where}.missing", with_model=False),
         stated={k: stated_value(v, f"{where}.stated.{k}") for k, v in stated.items()},
         title=data.get("title", ""), notes=data.get("notes", ""), path=where,
+        unresolved=tuple(_list(data.get("unresolved"), f"{where}.unresolved")),
     )
     _check_references(scenario, where)
     return scenario

@@ -97,6 +97,7 @@ class DocumentAudit:
 
     def to_dict(self) -> dict:
         return {"scenario": self.scenario.name, "source": self.scenario.source,
+                "stack": self.scenario.stack,
                 "claims": [v.to_dict() for v in self.verdicts]}
 
 
