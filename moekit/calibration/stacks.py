@@ -162,6 +162,8 @@ def fit_rows_stack(stack: Stack, calibrate: dict) -> tuple[Stack, dict]:
     if calibrate.get("base"):  # start from another stack's kernels (the same torch kernels, say)
         stack = dataclasses.replace(stack, efficiency={**load_stack(calibrate["base"]).efficiency,
                                                        **stack.efficiency})
+    if calibrate.get("base_microbenchmarks"):  # start from the op micro-benchmarks' fit
+        stack = gpu_calibration_stack(stack, calibrate["base_microbenchmarks"])[0]
     rows = stack_rows(stack.name, calibrate)
     fit = rows[rows["split"] == "fit"].reset_index(drop=True)
     if fit.empty:
