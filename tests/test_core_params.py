@@ -19,21 +19,34 @@ def test_at_least_six_real_models_are_checked():
     assert len(PUBLISHED) >= 6
 
 
+def check_published(name: str, key: str, counted: float, rel: float) -> None:
+    """counted within `rel` of the published figure; skipped where none is published or where the
+    entry says why the count differs (`<key>_differs`), which must then still be true."""
+    entry = PUBLISHED[name]
+    if entry.get(key) is None:
+        pytest.skip(f"{name}: no published {key} count")
+    if entry.get(f"{key}_differs"):
+        assert counted != pytest.approx(float(entry[key]), rel=rel), f"{name}: drop {key}_differs"
+        pytest.skip(f"{name}: {entry[f'{key}_differs']}")
+    assert counted == pytest.approx(float(entry[key]), rel=rel), f"{name}: {counted / 1e9:.3f} B"
+
+
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_total_params_within_1_percent_of_published(name):
-    counted = params(moekit.load_model(name))["total_params"]
-    published = float(PUBLISHED[name]["total"])
-    assert counted == pytest.approx(published, rel=0.01), f"{name}: {counted / 1e9:.2f} B"
+    check_published(name, "total", params(moekit.load_model(name))["total_params"], 0.01)
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_active_params_match_published_rounding(name):
     """Active counts are published to 2 significant digits (37B, 3.3B): allow 2%."""
-    p = params(moekit.load_model(name))
+    model = moekit.load_model(name)
+    p = params(model)
     counted = p["active_params"]
     if PUBLISHED[name].get("active_excludes_embedding"):
         counted -= p["embedding_params"]
-    assert counted == pytest.approx(float(PUBLISHED[name]["active"]), rel=0.02), f"{counted / 1e9:.3f} B"
+    if PUBLISHED[name].get("active_excludes_embeddings"):  # the LM head too
+        counted -= p["embedding_params"] * (1 if model.tie_embeddings else 2)
+    check_published(name, "active", counted, 0.02)
 
 
 def test_mixtral_8x7b_by_hand():
@@ -81,4 +94,4 @@ def test_params_cli_json(capsys):
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_config_json_gives_the_published_total_too(name):
     counted = params(moekit.load_model(DATA_DIR / "hf_configs" / f"{name}.json"))["total_params"]
-    assert counted == pytest.approx(float(PUBLISHED[name]["total"]), rel=0.01)
+    check_published(name, "total", counted, 0.01)

@@ -15,7 +15,7 @@ from moekit.errors import MoekitError
 
 #: modules that add their own subcommands
 COMMAND_MODULES = ["moekit.cli.evaluate", "moekit.cli.plan", "moekit.cli.audit", "moekit.cli.validate",
-                   "moekit.cli.serve", "moekit.cli.reproduce"]
+                   "moekit.cli.serve", "moekit.cli.reproduce", "moekit.cli.draft"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -355,7 +355,9 @@ def read_hf_config(config: dict, name: str) -> HfReading:
     f: dict[str, Any] = {field: _required(cfg, missing, field)
                          for field in ("num_layers", "d_model", "vocab_size", "num_heads")}
     if missing:  # the shape itself: nothing else can be read without it
-        raise cfg.fail(f"missing fields {'; '.join(missing)} (not a transformer decoder config?)")
+        kind = f"model_type {cfg.get('model_type')!r}" if cfg.has("model_type") else "this config"
+        raise cfg.fail(f"missing fields {'; '.join(missing)}: {kind} is not a transformer decoder moekit "
+                       "can read (it needs layers, hidden size, vocabulary and attention heads)")
     _attention(cfg, f, missing)
     key, bias = cfg.first("qkv_bias")
     f["qkv_bias"] = bool(facts.get("qkv_bias", bias if bias is not _ABSENT else False))
