@@ -286,3 +286,8 @@ def test_cli_errors_name_what_is_wrong(tmp_path, capsys):
     plan.write_text(PLAN)
     assert main(["draft", str(plan), "--batch", "0"]) == 2
     assert "--batch: 0 must be >= 1" in capsys.readouterr().err
+
+
+def test_degrees_written_apart_on_one_line_are_one_strategy():
+    found = find_strategy(read_document("We deploy it on 8 H100 GPUs with TP8 (experts EP8).\n"))
+    assert found.written() == "TP8-EP8"

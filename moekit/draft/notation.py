@@ -100,13 +100,20 @@ def find_strategy(lines: list[Line]) -> Found:
     candidates: list[tuple[int, int, str, Line]] = []  # (-score, line, notation, line)
     for line in lines:
         text = line.text
+        on_line = []
         for match in _NOTATION.finditer(text):
             notation = match.group(1).strip(" -_,/")
             dims = _tokens(notation)
             if not dims or len({d for d, _ in dims}) != len(dims):
                 continue
+            on_line.append(notation)
+        # "TP8 (experts EP8)": degrees written apart on one line are one strategy
+        joined = _tokens("-".join(on_line))
+        if len(on_line) > 1 and len({d for d, _ in joined}) == len(joined):
+            on_line.append("-".join(f"{d}{v}" for d, v in joined))
+        for notation in on_line:
             score = (
-                len(dims) * 2
+                len(_tokens(notation)) * 2
                 + (3 if line.heading else 0)
                 + (2 if re.search(r"strateg|optimal|config", line.plain, re.I) else 0)
             )
