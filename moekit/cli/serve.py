@@ -15,10 +15,9 @@ import re
 
 from moekit.cli.common import print_json
 from moekit.errors import SpecError
-from moekit.plan.launch import Pool, ServingOptions, checked_against, sglang_commands, vllm_commands
-from moekit.plan.serve import ServeQuery, binding, row_dict, serve
+from moekit.plan.launch import ServingOptions, checked_against, sglang_commands, vllm_commands
+from moekit.plan.serve import ServeQuery, binding, pools, row_dict, serve
 from moekit.resources import DATA_DIR
-from moekit.spec.inputs import Strategy
 from moekit.spec.presets import load_hardware, load_model
 from moekit.spec.stack import load_stack
 from moekit.spec.units import parse_quantity
@@ -36,16 +35,7 @@ def hf_model_id(model_name: str) -> str:
 
 def launch(q: ServeQuery, best) -> dict:
     """Launch commands of the best row (the engines' flags as recorded in data/engines/)."""
-    decode = Strategy.parse(best.strategy, "folded")
-    if best["mode"] == "agg":
-        pool = Pool(decode, int(best.instance_gpus) * int(best.copies), int(best.batch) // decode.dp)
-        prefill = pool
-    else:
-        pstrat = Strategy.parse(best.prefill_strategy, "folded")
-        prefill = Pool(pstrat, int(best.prefill_gpus) * int(best.prefill_instances),
-                       max(int(best.prefill_batch) // pstrat.dp, 1))
-        pool = Pool(decode, int(best.instance_gpus) * int(best.decode_instances),
-                    int(best.batch) // decode.dp)
+    prefill, pool = pools(best)
     options = ServingOptions(max_model_len=q.isl + q.osl, gpus_per_node=q.hardware.gpus_per_node,
                              weight_dtype=q.weight_dtype, kv_dtype=q.kv_dtype or q.weight_dtype)
     out = {}

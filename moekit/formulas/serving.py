@@ -57,7 +57,16 @@ D_kv = _symbol("kv_bytes_per_request", "D_{kv}", "KV cache of one request's prom
 bw_kv = _symbol("kv_link_bandwidth", r"\beta_{kv}", "bandwidth the KV transfer gets per GPU pair", "B/s")
 a_kv = _symbol("kv_link_latency", r"\alpha_{kv}", "latency of one KV transfer", "s")
 
+t_1 = _symbol("prompt_per_rank_prefill_s", "t_1",
+              "prefill of one prompt on every attention-DP rank of the instance (its TTFT alone)", "s")
+dp_r = _symbol("attention_dp", "dp", "attention data-parallel ranks of the instance", "1")
+
 # --- aggregated ---------------------------------------------------------------------------
+_formula("agg_chunk_prefill_s", "s",
+         "prefill of the N I / O prompt tokens one step admits: prefill is linear in tokens "
+         "(compute-bound, the weights already read by the step's decode), so one prompt per DP rank "
+         "scaled by the share admitted, the host time once",
+         N / (O * dp_r) * (t_1 - t_h) + t_h, r"t_c")
 chunk = _formula("agg_chunk_tokens", "1",
                  "prompt tokens each step admits so that N stay in flight: N I / O", N * I / O,
                  r"c_{agg}")

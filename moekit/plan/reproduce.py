@@ -137,15 +137,16 @@ def _agg(d: dict, r: Reproduction) -> None:
     n = int(pool["batch_per_gpu"]) * gpus
     t_d, strategy = _pool_step(d, pool, "decode", n, isl + osl // 2, f"{r.name}.deployment", r.assumptions)
     one, _ = _pool_step(d, pool, "prefill", strategy.dp, isl, f"{r.name}.deployment", [])
-    host = load_stack(d["stack"]).step_overhead
-    chunk = n / (osl * strategy.dp) * (one - host) + host  # prefill tokens a step admits, as serve
-    v = {"concurrency": n, "isl": isl, "osl": osl, "decode_step_s": t_d, "chunk_prefill_s": chunk,
-         "step_host_s": host, "gpus_per_instance": gpus}
-    t_step = float(_serving_fn("agg_step_s")(v))
-    values = {"output_tokens_per_s_per_gpu": n / t_step / gpus, "output_tokens_per_s": n / t_step,
-              "tokens_per_s_per_user": 1 / t_step, "requests_per_s": n / (osl * t_step),
-              "total_tokens_per_s": n / t_step * (isl + osl) / osl,
-              "ttft_s": float(_serving_fn("agg_ttft_s")(v)), "tpot_s": t_step}
+    v = {"concurrency": n, "isl": isl, "osl": osl, "decode_step_s": t_d, "attention_dp": strategy.dp,
+         "prompt_per_rank_prefill_s": one, "step_host_s": load_stack(d["stack"]).step_overhead,
+         "gpus_per_instance": gpus}
+    v["chunk_prefill_s"] = _serving_fn("agg_chunk_prefill_s")(v)
+    per_gpu = float(_serving_fn("agg_tokens_per_s_per_gpu")(v))
+    values = {"output_tokens_per_s_per_gpu": per_gpu, "output_tokens_per_s": per_gpu * gpus,
+              "tokens_per_s_per_user": 1 / float(_serving_fn("agg_tpot_s")(v)),
+              "requests_per_s": float(_serving_fn("agg_requests_per_s")(v)),
+              "total_tokens_per_s": per_gpu * gpus * (isl + osl) / osl,
+              "ttft_s": float(_serving_fn("agg_ttft_s")(v)), "tpot_s": float(_serving_fn("agg_tpot_s")(v))}
     for metric in r.published:
         if metric in values:
             r.predicted[metric] = values[metric]

@@ -20,8 +20,9 @@ import sympy as sp
 from moekit.errors import SpecError
 from moekit.evaluate import evaluate_arrays, hardware_inputs, model_inputs, workload_inputs
 from moekit.formulas.serving import SERVING
+from moekit.plan.launch import Pool
 from moekit.plan.space import SpaceLimits, enumerate_space
-from moekit.spec.inputs import DTYPE_BYTES, Hardware, Model, Strategy, Targets, Workload
+from moekit.spec.inputs import Hardware, Model, Strategy, Targets, Workload
 from moekit.spec.stack import Stack
 
 MODES = ("agg", "disagg", "both")
@@ -132,12 +133,11 @@ def decode_candidates(q: ServeQuery, strategies: pd.DataFrame) -> pd.DataFrame:
     grid["tpot_s"] = dec["tpot_s"]
     grid["memory_fraction"] = dec["memory_bytes_per_gpu"] / q.hardware.memory_bytes
     grid = grid[grid.memory_fraction <= MEMORY_FRACTION].reset_index(drop=True)
-    # a step admits N / O prompts' tokens: prefill is linear in tokens (compute-bound, the weights
-    # already read by the step's decode), so scale one prompt per DP rank by the share admitted
-    one = _cost(q, grid, grid.dp.to_numpy(dtype=float))
-    share = grid.batch.to_numpy(dtype=float) / (q.osl * grid.dp.to_numpy(dtype=float))
-    host = q.stack.step_overhead
-    grid["chunk_prefill_s"] = share * (one["ttft_s"] - host) + host
+    one = _cost(q, grid, grid.dp.to_numpy(dtype=float))  # one prompt per attention-DP rank
+    grid["chunk_prefill_s"] = _serving_fn("agg_chunk_prefill_s")(
+        {"concurrency": grid.batch.to_numpy(dtype=float), "osl": q.osl,
+         "attention_dp": grid.dp.to_numpy(dtype=float), "prompt_per_rank_prefill_s": one["ttft_s"],
+         "step_host_s": q.stack.step_overhead})
     return grid
 
 
@@ -161,10 +161,10 @@ def prefill_candidates(q: ServeQuery, strategies: pd.DataFrame) -> pd.DataFrame:
     """Prefill instances x prompts per step: prefill time, request rate, KV transfer, TTFT."""
     grid = _grid(strategies, PREFILL_PER_RANK)
     pre = _cost(q, grid, grid.batch.to_numpy(dtype=float))
+    fits = pre["memory_bytes_per_gpu"] / q.hardware.memory_bytes <= MEMORY_FRACTION
     grid["prefill_step_s"] = pre["ttft_s"]
-    grid = grid[pre["memory_bytes_per_gpu"] / q.hardware.memory_bytes <= MEMORY_FRACTION]
-    kv_bytes = (q.isl * q.model.num_layers * _kv_elements_per_token(q.model)
-                * DTYPE_BYTES[q.kv_dtype or q.weight_dtype])
+    grid = grid[fits]
+    kv_bytes = (q.isl * q.model.num_layers * pre["kv_elements_per_token"] * pre["kv_bytes"])[fits]
     # KV leaves the prefill node over the network: one NIC per GPU, the pools on different nodes
     v = {"prefill_batch": grid.batch.to_numpy(float), "prefill_step_s": grid.prefill_step_s.to_numpy(),
          "prefill_gpus": grid.gpus.to_numpy(float), "kv_bytes_per_request": kv_bytes,
@@ -175,12 +175,6 @@ def prefill_candidates(q: ServeQuery, strategies: pd.DataFrame) -> pd.DataFrame:
     grid["requests_per_s"] = _serving_fn("prefill_requests_per_s")(v)
     grid["requests_per_gpu_s"] = grid.requests_per_s / grid.gpus
     return grid.reset_index(drop=True)
-
-
-def _kv_elements_per_token(model: Model) -> float:
-    if model.attention == "mla":
-        return model.kv_lora_rank + model.qk_rope_head_dim
-    return 2 * model.num_kv_heads * model.head_dim
 
 
 def _disagg(q: ServeQuery, dec: pd.DataFrame, pre: pd.DataFrame) -> pd.DataFrame:
@@ -264,6 +258,18 @@ def binding(plan: ServePlan) -> str:
               "KV-cache memory": b.memory_fraction / MEMORY_FRACTION}
     name = max(ratios, key=ratios.get)
     return f"{name} ({ratios[name]:.0%} of its limit)"
+
+
+def pools(r: pd.Series) -> tuple[Pool, Pool]:
+    """(prefill, decode) engine pools of a candidate row, as the launch commands and the DAG take them
+    (batch per attention-DP rank); aggregated rows are one pool."""
+    decode = Strategy.parse(r.strategy, "folded")
+    if r["mode"] == "agg":
+        pool = Pool(decode, int(r.instance_gpus) * int(r.copies), int(r.batch) // decode.dp)
+        return pool, pool
+    pre = Strategy.parse(r.prefill_strategy, "folded")
+    return (Pool(pre, int(r.prefill_gpus) * int(r.prefill_instances), max(int(r.prefill_batch) // pre.dp, 1)),
+            Pool(decode, int(r.instance_gpus) * int(r.decode_instances), int(r.batch) // decode.dp))
 
 
 def row_dict(q: ServeQuery, r: pd.Series) -> dict:

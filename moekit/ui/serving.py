@@ -45,6 +45,13 @@ def frontier_figure(plan: ServePlan, figsize=(7, 4.2)) -> Figure:
     return fig
 
 
+def layout(r: pd.Series) -> tuple[str, str]:
+    """(prefill, decode) of a candidate as instances x strategy; aggregated: one deployment."""
+    if r["mode"] == "agg":
+        return r.strategy, f"{int(r.copies)} x {r.strategy}"
+    return f"{int(r.prefill_instances)} x {r.prefill_strategy}", f"{int(r.decode_instances)} x {r.strategy}"
+
+
 def best_table(plan: ServePlan) -> pd.DataFrame:
     """The best configuration of each mode that meets the SLA, one row each."""
     rows = []
@@ -53,9 +60,7 @@ def best_table(plan: ServePlan) -> pd.DataFrame:
         if ok.empty:
             continue
         b = ok.loc[ok.tokens_per_s_per_gpu.idxmax()]
-        prefill = b.strategy if mode == "agg" else f"{int(b.prefill_instances)} x {b.prefill_strategy}"
-        decode = f"{int(b.copies)} x {b.strategy}" if mode == "agg" else \
-            f"{int(b.decode_instances)} x {b.strategy}"
+        prefill, decode = layout(b)
         rows.append({"mode": mode, "gpus": int(b.gpus), "prefill": prefill, "decode": decode,
                      "sequences per decode instance": int(b.batch), "ttft_s": round(float(b.ttft_s), 3),
                      "tpot_ms": round(float(b.tpot_s) * 1e3, 1),
@@ -102,9 +107,9 @@ class ServingPanel(Panel):
         if b is None:
             readings = [Reading("best_mode", "best", "nothing meets the SLA")]
         else:
-            decode = f"{int(b.copies)} x {b.strategy}" if b["mode"] == "agg" else \
-                f"{int(b.decode_instances)} x {b.strategy} (prefill {int(b.prefill_instances)} x " \
-                f"{b.prefill_strategy})"
+            prefill, decode = layout(b)
+            if b["mode"] == "disagg":
+                decode += f" (prefill {prefill})"
             readings = [Reading("best_mode", "best mode", str(b["mode"])),
                         Reading("best_gpus", "GPUs", float(b.gpus)),
                         Reading("best_layout", "layout", decode),
