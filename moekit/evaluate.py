@@ -92,14 +92,17 @@ def model_inputs(model: Model) -> dict[str, float]:
     }
 
 
-def hardware_inputs(hardware: Hardware, compute_dtype: str, stack: Stack = NO_STACK) -> dict[str, float]:
-    """Input symbol values of a GPU computing in `compute_dtype` under `stack` (its efficiencies
-    replace the preset's; its terms are the stack symbols)."""
+def hardware_inputs(hardware: Hardware, workload: Workload | str, stack: Stack = NO_STACK) -> dict[str, float]:
+    """Input symbol values of a GPU running `workload`'s precisions (or computing everything in one
+    dtype) under `stack` (its efficiencies replace the preset's; its terms are the stack symbols)."""
+    if isinstance(workload, str):
+        workload = Workload(batch=1, prompt_len=1, weight_dtype=workload)
     hardware = stack.on(hardware)
     return {
         **stack.inputs(),
-        "peak_flops": hardware.peak_for(compute_dtype),
-        "attention_peak_flops": hardware.peak_for(compute_dtype),  # all_inputs: the workload's
+        "peak_flops": hardware.peak_for(workload.compute_dtype),
+        "attention_peak_flops": hardware.peak_for(workload.attention_dtype),
+        "expert_peak_flops": hardware.peak_for(workload.expert_compute_dtype),
         "hbm_bandwidth": hardware.hbm_bandwidth, "hbm_utilization": hardware.hbm_utilization,
         "memory_bytes": hardware.memory_bytes, "gpus_per_node": hardware.gpus_per_node,
         "intra_node_bandwidth": hardware.intra_node_bandwidth,
@@ -107,7 +110,8 @@ def hardware_inputs(hardware: Hardware, compute_dtype: str, stack: Stack = NO_ST
         "inter_node_bandwidth": hardware.inter_node_bandwidth,
         "inter_node_latency": hardware.inter_node_latency,
         "runtime_overhead_bytes": hardware.runtime_overhead_bytes,
-        **hardware.efficiency(compute_dtype),
+        **hardware.efficiency(workload.compute_dtype, workload.expert_compute_dtype,
+                              workload.expert_weight_only),
     }
 
 
@@ -117,8 +121,10 @@ def workload_inputs(workload: Workload) -> dict[str, float]:
         "batch": workload.batch, "prompt_len": workload.prompt_len,
         "output_len": workload.output_len, "decode_context": workload.decode_context,
         "weight_bytes": DTYPE_BYTES[workload.weight_dtype],
+        "expert_weight_bytes": DTYPE_BYTES[workload.expert_dtype],
         "kv_bytes": DTYPE_BYTES[workload.kv_dtype],
         "activation_bytes": DTYPE_BYTES[workload.activation_dtype],
+        "dispatch_bytes": DTYPE_BYTES[workload.dispatch_dtype],
         "expert_imbalance_given": workload.expert_imbalance,
         "capacity_factor": workload.capacity_factor, "comm_overlap": workload.comm_overlap,
         "redundant_experts": workload.redundant_experts, "draft_tokens": workload.draft_tokens,
@@ -133,8 +139,7 @@ def strategy_inputs(strategy: Strategy) -> dict[str, float]:
 
 
 def all_inputs(model, hardware, workload, strategy, stack: Stack = NO_STACK) -> dict[str, float]:
-    return {**model_inputs(model), **hardware_inputs(hardware, workload.compute_dtype, stack),
-            "attention_peak_flops": hardware.peak_for(workload.attention_dtype),
+    return {**model_inputs(model), **hardware_inputs(hardware, workload, stack),
             **workload_inputs(workload), **strategy_inputs(strategy)}
 
 

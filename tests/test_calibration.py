@@ -24,7 +24,7 @@ def test_fits_are_deterministic():
 @pytest.mark.parametrize("gpu", GPUS)
 def test_fitted_parameters_are_physical(gpu, mode):
     p = calibration.fitted_parameters(gpu, mode)
-    for name in calibration.FRACTIONS:
+    for name in calibration.FRACTIONS & p.keys():  # the micro-benchmarks fit no expert-quant kernels
         assert 0 < p[name] <= 1, name
     for name in ("intra_node_latency", "alltoall_latency", "p2p_latency", "kernel_overhead"):
         assert p[name] > 0, name

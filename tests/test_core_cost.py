@@ -28,6 +28,28 @@ def test_seed_weights_per_gpu_by_hand():
     assert r["weight_bytes_per_gpu"] == attention + experts + embedding
 
 
+@pytest.mark.parametrize("overlap", [0.0, 0.5, 1.0])
+def test_overlap_hides_a_share_of_the_shorter_of_compute_and_collectives(overlap):
+    # EP over 8 GPUs: the layer's kernels K and collectives X; omega hides omega * min(K, X)
+    work = Workload(batch=64, prompt_len=2048, comm_overlap=overlap)
+    r = evaluate(moekit.load_model("mixtral-8x7b"), H100, work, Strategy.parse("TP1-EP8-DP8", "folded"))
+    k, x = r["prefill_moe_layer_kernel_time_s"], r["prefill_moe_layer_collective_time_s"]
+    assert x > 0 and k > 0
+    assert r["prefill_moe_layer_time_s"] == pytest.approx(k + x - overlap * min(k, x))
+    if overlap == 1.0:
+        assert r["prefill_moe_layer_time_s"] == pytest.approx(max(k, x))
+
+
+def test_dispatch_in_fp8_halves_the_dispatch_not_the_combine():
+    strategy = Strategy.parse("TP1-EP8-DP8", "folded")
+    model = moekit.load_model("mixtral-8x7b")
+    bf16 = evaluate(model, H100, Workload(batch=64, prompt_len=2048), strategy)
+    fp8 = evaluate(model, H100, Workload(batch=64, prompt_len=2048, dispatch_dtype="fp8"), strategy)
+    # the two all-to-alls of a layer move 2 + 1 bytes per element instead of 2 + 2
+    assert fp8["prefill_ep_alltoall_message_bytes"] == pytest.approx(
+        bf16["prefill_ep_alltoall_message_bytes"] * 3 / 4)
+
+
 def test_seed_kv_cache_by_hand():
     # 8 sequences x (1024 + 1024) tokens x 16 layers x K and V x 8 of 16 heads x 64 dims x 2 B
     r = seed_eval("TP2-EP2")

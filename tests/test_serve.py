@@ -37,6 +37,21 @@ def test_a_step_admits_the_prompts_of_the_requests_that_finish():
     assert _serving_fn("agg_requests_per_s")(v) * 512 * t == pytest.approx(256)
 
 
+def test_a_chunk_costs_the_busiest_attention_dp_rank_and_the_shared_experts():
+    # 8 ranks, t_1 = 0.16 s for one prompt on every rank, of which 0.06 s routed experts, 1 ms host
+    base = {"osl": 2048, "attention_dp": 8.0, "prompt_per_rank_prefill_s": 0.161,
+            "prompt_per_rank_expert_s": 0.06, "step_host_s": 0.001, "attention_dp_balanced": 0.0}
+    chunk = _serving_fn("agg_chunk_prefill_s")
+    # 1024 in flight / 2048 output tokens: half a prompt per step, on one rank at a time (the others
+    # wait for it), while the experts see only that half prompt's tokens, shared over 8 ranks
+    assert chunk({**base, "concurrency": 1024.0}) == pytest.approx(0.5 * 0.1 + 0.5 / 8 * 0.06 + 0.001)
+    # 32 prompts per step go round the 8 ranks: 4 each, everything scales with the rank's share
+    assert chunk({**base, "concurrency": 65536.0}) == pytest.approx(4 * 0.16 + 0.001)
+    # one rank: the two cases are the same
+    one = {**base, "attention_dp": 1.0, "concurrency": 1024.0}
+    assert chunk(one) == pytest.approx(0.5 * 0.16 + 0.001)
+
+
 def test_disaggregated_pools_deliver_at_the_slower_pools_rate():
     v = {"prefill_batch": 8.0, "prefill_step_s": 0.5, "concurrency": 128.0, "osl": 512,
          "decode_step_s": 0.02, "prefill_instances": 3.0, "decode_instances": 1.0, "prefill_gpus": 1.0,
@@ -64,11 +79,27 @@ def test_memory_caps_concurrency(plan):
     assert plan.agg.batch.max() < 1024 * 8  # the largest per-rank batches do not fit the KV cache
 
 
-def test_aggregated_best_agrees_with_the_peers_own_search(plan):
-    # aiconfigurator 0.12.0's SGLang search for the same question (data/peers/aiconfigurator_search.csv)
+@pytest.fixture(scope="module")
+def balanced():
+    return serve(ServeQuery(QWEN, H200, load_stack("sglang"), 8, 4096, 512, 2.0, 0.05,
+                            balanced_attention_dp=True))
+
+
+def test_unbalanced_attention_dp_pays_for_the_busiest_ranks_prefill(plan, balanced):
+    key = ["strategy", "batch"]
+    both = plan.agg.merge(balanced.agg, on=key, suffixes=("", "_balanced"))
+    dp = both.strategy.str.startswith("DP") & ~both.strategy.str.startswith("DP1-")
+    assert (both.tpot_s[dp] > both.tpot_s_balanced[dp]).any()
+    assert both.tpot_s[~dp].to_numpy() == pytest.approx(both.tpot_s_balanced[~dp].to_numpy())
+
+
+def test_aggregated_best_agrees_with_the_peers_own_search(balanced):
+    # aiconfigurator 0.12.0's SGLang search for the same question (data/peers/aiconfigurator_search.csv),
+    # on its assumption that every attention-DP rank prefills in the same steps
     peer = pd.read_csv(moekit.resources.DATA_DIR / "peers" / "aiconfigurator_search.csv")
     peer = peer[(peer.backend == "sglang") & (peer["mode"] == "agg") & peer.meets_sla]
-    ours = plan.agg[plan.agg.ttft_s.le(2.0) & plan.agg.tpot_s.le(0.05)].tokens_per_s_per_gpu.max()
+    agg = balanced.agg
+    ours = agg[agg.ttft_s.le(2.0) & agg.tpot_s.le(0.05)].tokens_per_s_per_gpu.max()
     assert ours == pytest.approx(peer.tokens_per_s_per_gpu.max(), rel=0.25)
 
 
@@ -117,6 +148,14 @@ def test_reproduce_predicts_what_is_stated_and_says_why_not_otherwise():
     s = summary(list(results.values()))
     assert s["figures"] == sum(len(r.predicted) for r in results.values()) and s["figures"] >= 10
     assert np.isfinite(s["median_abs_err"])
+
+
+def test_reproduce_json_of_every_bundled_deployment(capsys):
+    # dated sources (YAML dates) print as ISO dates
+    assert main(["reproduce", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    dates = {d["source"].get("date") for d in out["deployments"]}
+    assert "2025-05-05" in dates
 
 
 def test_reproduce_json_shape(capsys):

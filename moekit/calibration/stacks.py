@@ -26,7 +26,11 @@ from moekit.spec.stack import EFFICIENCY_FIELDS, Stack, load_stack
 
 #: the columns every row source is brought to
 COLUMNS = ["source", "stack", "model", "hardware", "phase", "batch", "prompt_len", "context", "gpus",
-           "tp", "dp", "ep", "etp", "weight_dtype", "kv_dtype", "attention_dtype", "measured_s"]
+           "tp", "dp", "ep", "etp", "weight_dtype", "expert_dtype", "kv_dtype", "attention_dtype",
+           "expert_imbalance", "measured_s"]
+#: a precision column of the sources -> moekit dtype (aiconfigurator's quant modes, e2e's dtype)
+QUANT = {"fp8": "fp8", "fp8_block": "fp8", "bfloat16": "bf16", "bf16": "bf16", "float16": "bf16",
+         "w4a16_mxfp4": "mxfp4"}
 #: e2e.csv's stack column -> moekit stack
 E2E_STACKS = {"hf-transformers-eager": "hf-transformers", "hf-transformers-graph": "hf-transformers-graph",
               "reference-eager": "pytorch-eager", "reference-graph": "pytorch-graph"}
@@ -34,6 +38,26 @@ E2E_STACKS = {"hf-transformers-eager": "hf-transformers", "hf-transformers-graph
 GPUS = {"h200_sxm": "h200", "h100_sxm": "h100-sxm", "NVIDIA H200": "h200",
         "NVIDIA H100 80GB HBM3": "h100-sxm"}
 START_STACK = {**START, "step_overhead": 1e-3, "host_kernel_time": 5e-6}
+#: op groups a peer times separately: moekit's ops (counted over the layers they run in) against the
+#: ops of aiconfigurator's per-op breakdown (data/peers/aiconfigurator_estimates_ops.csv, without its
+#: context_/generation_ prefix). A fit matches each group as well as the step total, so the
+#: efficiencies of one kernel family cannot stand in for another's.
+OP_GROUPS = {
+    "attention_proj": ({"attention_proj": "layers_per_stage"}, ("qkv_gemm", "proj_gemm")),
+    "attention_core": ({"attention_core": "layers_per_stage", "attention_mask": "layers_per_stage"},
+                       ("attention",)),
+    "mla_block": ({"attention_proj": "layers_per_stage", "attention_core": "layers_per_stage",
+                   "mla_reexpand": "layers_per_stage"}, ("mla_block",)),
+    "router": ({"router": "moe_layers_per_stage"}, ("router_gemm",)),
+    "ffn": ({"experts": "moe_layers_per_stage", "shared_experts": "moe_layers_per_stage",
+             "dense_ffn": "dense_layers_per_stage"},
+            ("moe", "moe_pre_dispatch", "moe_post_dispatch", "moe_overlap", "shared_gate_up_gemm",
+             "shared_act_gate", "shared_ffn2_gemm")),
+    "norms": ({"layer_elementwise": "layers_per_stage"}, ("add_norm_1", "add_norm_2")),
+    "lm_head": ({"lm_head": None}, ("logits_gemm", "embedding")),
+}
+#: weight of each op group's log error against the step total's in a fit
+OP_GROUP_WEIGHT = 0.5
 
 
 def _gpu(name: str) -> str:
@@ -56,7 +80,8 @@ def e2e_rows() -> pd.DataFrame:
         "batch": df["batch"], "prompt_len": df["prompt_len"], "context": df["context"],
         "gpus": df["gpus"], "tp": df["tp"], "dp": 1, "ep": df["ep"],
         "etp": df["tp"] // df["ep"].clip(lower=1),
-        "weight_dtype": df["dtype"], "kv_dtype": df["dtype"], "attention_dtype": df["dtype"],
+        "weight_dtype": df["dtype"], "expert_dtype": df["dtype"], "kv_dtype": df["dtype"],
+        "attention_dtype": df["dtype"], "expert_imbalance": 0.0,
         "measured_s": df["measured_s"]})
     out["etp"] = out["etp"].clip(lower=1)
     return out.dropna(subset=["stack", "measured_s"]).reset_index(drop=True)
@@ -64,22 +89,53 @@ def e2e_rows() -> pd.DataFrame:
 
 @lru_cache(maxsize=4)
 def peer_rows() -> pd.DataFrame:
-    """aiconfigurator's estimates for fixed configurations (its batch is per attention-DP rank)."""
+    """aiconfigurator's estimates for fixed configurations (its batch is the whole instance's: all
+    attention-DP ranks together, as data/peers/README.md says and its per-op times show)."""
     path = DATA_DIR / "peers" / "aiconfigurator_estimates.csv"
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
     df = pd.read_csv(path)
     dp = df["attention_dp"].astype(int)
-    quant = {"fp8": "fp8", "fp8_block": "fp8", "bfloat16": "bf16", "bf16": "bf16", "float16": "bf16"}
     out = pd.DataFrame({
         "source": "aiconfigurator " + df["aic_version"].astype(str), "stack": df["backend"],
         "model": df["model"], "hardware": df["system"].map(_gpu), "phase": df["phase"],
-        "batch": df["batch"] * dp, "prompt_len": df["isl"], "context": df["context"],
+        "batch": df["batch"], "prompt_len": df["isl"], "context": df["context"],
         "gpus": df["gpus"], "tp": df["tp"], "dp": dp, "ep": df["moe_ep"], "etp": df["moe_tp"],
-        "weight_dtype": df["gemm_quant"].map(quant).fillna("bf16"),
-        "kv_dtype": df["kv_quant"].map(quant).fillna("bf16"),
-        "attention_dtype": df["fmha_quant"].map(quant).fillna("bf16"), "measured_s": df["measured_s"]})
+        "weight_dtype": df["gemm_quant"].map(QUANT), "expert_dtype": df["moe_quant"].map(QUANT),
+        "kv_dtype": df["kv_quant"].map(QUANT), "attention_dtype": df["fmha_quant"].map(QUANT),
+        # the busiest/mean expert-rank load of the peer's power-law routing
+        # (benchmarks/peers/power_law_imbalance.py; 0: no expert parallelism, moekit computes 1)
+        "expert_imbalance": df["expert_imbalance"] if "expert_imbalance" in df else 0.0,
+        "measured_s": df["measured_s"]})
+    out = out.join(_peer_op_groups(df))
+    for column in ("weight_dtype", "expert_dtype", "kv_dtype", "attention_dtype"):
+        unknown = sorted(set(df.loc[out[column].isna(), {"weight_dtype": "gemm_quant",
+                                                          "expert_dtype": "moe_quant",
+                                                          "kv_dtype": "kv_quant",
+                                                          "attention_dtype": "fmha_quant"}[column]]))
+        if unknown:
+            raise SpecError(f"{path.name}", f"quant mode(s) {', '.join(map(str, unknown))} have no "
+                            f"moekit precision; known: {', '.join(QUANT)}")
     return out.dropna(subset=["measured_s"]).reset_index(drop=True)
+
+
+def _peer_op_groups(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Seconds of each OP_GROUPS group in every estimate row (NaN where the peer has none of its ops)."""
+    path = DATA_DIR / "peers" / "aiconfigurator_estimates_ops.csv"
+    columns = [f"op:{g}" for g in OP_GROUPS]
+    if not path.exists():
+        return pd.DataFrame(np.nan, index=estimates.index, columns=columns)
+    ops = pd.read_csv(path)
+    ops["op"] = ops["op"].str.replace(r"^(context|generation)_", "", regex=True)
+    group_of = {op: g for g, (_, peer_ops) in OP_GROUPS.items() for op in peer_ops}
+    ops["group"] = ops["op"].map(group_of)
+    keys = ["backend", "system", "model", "phase", "batch", "isl", "context", "tp", "pp", "attention_dp",
+            "moe_tp", "moe_ep"]
+    sums = ops.dropna(subset=["group"]).pivot_table(index=keys, columns="group", values="latency_s",
+                                                    aggfunc="sum")
+    sums.columns = [f"op:{g}" for g in sums.columns]
+    joined = estimates[keys].join(sums, on=keys)
+    return joined.reindex(columns=columns).set_axis(estimates.index)
 
 
 def all_rows() -> pd.DataFrame:
@@ -92,41 +148,52 @@ class Prepared:
     only the stack re-evaluates without rebuilding them."""
 
     n: int
-    groups: tuple  # (row positions, attention kind, GPU, compute dtype, inputs, is-prefill mask)
+    groups: tuple  # (row positions, attention kind, GPU, precisions (a Workload), inputs, is-prefill mask)
 
 
 def prepare(rows: pd.DataFrame) -> Prepared:
     groups = []
     rows = rows.reset_index(drop=True)
-    for key, group in rows.groupby(["model", "hardware", "weight_dtype", "kv_dtype", "attention_dtype"],
-                                   sort=False):
+    precisions = ["weight_dtype", "expert_dtype", "kv_dtype", "attention_dtype"]
+    for key, group in rows.groupby(["model", "hardware", *precisions], sort=False):
         model = load_model(key[0])
+        dtypes = dict(zip(precisions, key[2:]))
         records = []
         for r in group.itertuples(index=False):
             prompt = int(r.prompt_len) if r.phase == "prefill" else max(int(r.context), 1)
             work = Workload(batch=int(r.batch), prompt_len=prompt, decode_context=max(int(r.context), 1),
-                            weight_dtype=r.weight_dtype, kv_dtype=r.kv_dtype)
+                            expert_imbalance=float(r.expert_imbalance), **dtypes)
             strategy = Strategy(dp=int(r.dp), tp=int(r.tp), ep=int(r.ep), etp=int(r.etp))
             records.append({**workload_inputs(work), **strategy_inputs(strategy)})
         table = pd.DataFrame.from_records(records)
         inputs = {**model_inputs(model), **{c: table[c].to_numpy(dtype=float) for c in table.columns}}
-        gpu = load_hardware(key[1])
-        dtype = Workload(batch=1, prompt_len=1, weight_dtype=key[2]).compute_dtype
-        groups.append((group.index.to_numpy(), model.attention, gpu, dtype,
-                       {**inputs, "attention_peak_flops": gpu.peak_for(key[4])},
+        groups.append((group.index.to_numpy(), model.attention, load_hardware(key[1]),
+                       Workload(batch=1, prompt_len=1, **dtypes), inputs,
                        (group["phase"] == "prefill").to_numpy()))
     return Prepared(len(rows), tuple(groups))
 
 
-def predict_prepared(prepared: Prepared, stack: Stack) -> np.ndarray:
-    """moekit's seconds for every prepared row on `stack`: ttft_s (prefill) or tpot_s (decode)."""
+def predict_prepared(prepared: Prepared, stack: Stack, op_groups: bool = False):
+    """moekit's seconds for every prepared row on `stack`: ttft_s (prefill) or tpot_s (decode);
+    with `op_groups`, also {group: seconds of its ops in the step} (OP_GROUPS)."""
     out = np.full(prepared.n, np.nan)
-    for index, attention, gpu, dtype, inputs, is_prefill in prepared.groups:
-        values = evaluate_arrays(attention, {**hardware_inputs(gpu, dtype, stack), **inputs})
-        with np.errstate(all="ignore"):
-            out[index] = np.where(is_prefill, np.broadcast_to(values["ttft_s"], len(index)),
-                                  np.broadcast_to(values["tpot_s"], len(index)))
-    return out
+    groups = {g: np.full(prepared.n, np.nan) for g in OP_GROUPS}
+    for index, attention, gpu, precision, inputs, is_prefill in prepared.groups:
+        values = evaluate_arrays(attention, {**hardware_inputs(gpu, precision, stack), **inputs})
+        n = len(index)
+
+        def phased(name: str) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                return np.where(is_prefill, np.broadcast_to(values.get("prefill_" + name, values.get(name, 0.0)), n),
+                                np.broadcast_to(values.get("decode_" + name, values.get(name, 0.0)), n))
+
+        out[index] = np.where(is_prefill, np.broadcast_to(values["ttft_s"], n),
+                              np.broadcast_to(values["tpot_s"], n))
+        if op_groups:
+            for g, (ops, _) in OP_GROUPS.items():
+                groups[g][index] = sum(phased(f"{op}_time_s") * (1.0 if count is None else phased(count))
+                                       for op, count in ops.items())
+    return (out, groups) if op_groups else out
 
 
 def predict_rows(rows: pd.DataFrame, stack: Stack) -> np.ndarray:
@@ -171,9 +238,20 @@ def fit_rows_stack(stack: Stack, calibrate: dict) -> tuple[Stack, dict]:
                         f"{calibrate.get('fit_models')} (data/measurements/e2e.csv, data/peers/)")
     log_measured = np.log(fit["measured_s"].to_numpy(dtype=float))
     prepared = prepare(fit)
+    measured_ops = {g: fit[f"op:{g}"].to_numpy(dtype=float) if f"op:{g}" in fit else np.full(len(fit), np.nan)
+                    for g in OP_GROUPS}
+    use_ops = bool(calibrate.get("op_groups", False))
 
     def residual(fields: dict) -> np.ndarray:
-        return np.log(predict_prepared(prepared, _with(stack, fields))) - log_measured
+        if not use_ops:
+            return np.log(predict_prepared(prepared, _with(stack, fields))) - log_measured
+        total, groups = predict_prepared(prepared, _with(stack, fields), op_groups=True)
+        parts = [np.log(total) - log_measured]
+        for g, measured in measured_ops.items():
+            ok = measured > 0
+            with np.errstate(all="ignore"):
+                parts.append(OP_GROUP_WEIGHT * np.log(np.maximum(groups[g][ok], 1e-12) / measured[ok]))
+        return np.concatenate(parts)
 
     start = {**START_STACK, **(calibrate.get("start") or {})}
     fitted = least_squares(residual, names, start, int(calibrate.get("iterations", 40)))

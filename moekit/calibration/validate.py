@@ -1,8 +1,8 @@
 """Predicted against measured, for every whole-model row of every stack (`moekit validate`).
 
-A row is `fit` when its stack was fitted to its model's rows (the stack file's
-`calibrate.fit_models`), otherwise `held_out`: a stack fitted to op micro-benchmarks, or to other
-models, meets these rows for the first time here. The targets (issue 11): median |error| on held-out
+A row is `fit` when its stack was fitted to it (a model of the stack file's `calibrate.fit_models`,
+inside `calibrate.fit_only`), otherwise `held_out`: rows of other models, and a fit model's rows the
+fit left out (expert-parallel rows, say), meet the stack for the first time here. The targets (issue 11): median |error| on held-out
 rows at most 15% for the engine stacks and the plain-PyTorch ones, 20% for Hugging Face transformers.
 """
 
@@ -38,13 +38,15 @@ def validation_rows(stacks: list[str] | None = None) -> pd.DataFrame:
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Median |error| per stack, phase and split, with the target and whether it is met."""
+    """Median |error| per stack, phase and split, with the target and whether it is met (held-out
+    rows only: the targets are not about the rows a stack was fitted to, whose `meets` is empty)."""
     if rows.empty:
         return pd.DataFrame(columns=["stack", "phase", "split", "n", "median_abs_err", "target", "meets"])
     g = rows.assign(abs_err=rows["error"].abs()).groupby(["stack", "phase", "split"], sort=True)
     out = g["abs_err"].agg(n="size", median_abs_err="median").reset_index()
     out["target"] = out["stack"].map(TARGETS)
-    out["meets"] = np.where(out["split"] == "held_out", out["median_abs_err"] <= out["target"], True)
+    out["meets"] = pd.Series(out["median_abs_err"] <= out["target"], dtype=object).where(
+        out["split"] == "held_out", "")
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 
 import numpy as np
@@ -35,6 +36,8 @@ def add_deployment_arguments(parser: argparse.ArgumentParser, strategy: bool = T
                         help="context of the measured decode step (default prompt + output/2)")
     parser.add_argument("--dtype", default="bf16", help="weight precision (bf16, fp16, fp8...)")
     parser.add_argument("--kv-dtype", default="", help="KV-cache precision (default: --dtype)")
+    parser.add_argument("--expert-dtype", default="",
+                        help="routed-expert weight precision, e.g. mxfp4 for gpt-oss (default: --dtype)")
     parser.add_argument("--mfu", type=float, help="override the GPU preset's MFU")
     parser.add_argument("--expert-imbalance", type=float, default=0.0,
                         help="busiest/mean expert load (default: expected for random routing)")
@@ -53,13 +56,16 @@ def deployment_from_args(args) -> tuple:
         hardware = dataclasses.replace(hardware, mfu=args.mfu)
     workload = Workload(batch=args.batch, prompt_len=args.prompt, output_len=args.output,
                         decode_context=args.decode_context, weight_dtype=args.dtype,
-                        kv_dtype=args.kv_dtype, expert_imbalance=args.expert_imbalance)
+                        kv_dtype=args.kv_dtype, expert_dtype=args.expert_dtype,
+                        expert_imbalance=args.expert_imbalance)
     return model, hardware, workload, load_stack(args.stack)
 
 
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, (datetime.date, datetime.datetime)):  # YAML dates (a source's publication date)
+        return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 

@@ -55,7 +55,8 @@ def _time(value: str | None, where: str) -> float | None:
 def _run(args) -> None:
     q = ServeQuery(load_model(args.model), load_hardware(args.hardware), load_stack(args.stack),
                    args.max_gpus, args.isl, args.osl, _time(args.ttft, "--ttft"),
-                   _time(args.tpot, "--tpot"), args.mode, args.dtype, args.kv_dtype)
+                   _time(args.tpot, "--tpot"), args.mode, args.dtype, args.kv_dtype,
+                   expert_dtype=args.expert_dtype)
     plan = serve(q)
     frontier = [row_dict(q, r) for _, r in plan.frontier.iterrows()]
     best = None
@@ -123,5 +124,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mode", default="both", choices=["agg", "disagg", "both"])
     p.add_argument("--dtype", default="bf16", help="weight precision (bf16, fp8)")
     p.add_argument("--kv-dtype", default="", help="KV-cache precision (default: --dtype)")
+    p.add_argument("--expert-dtype", default="",
+                   help="routed-expert weight precision, e.g. mxfp4 for gpt-oss (default: --dtype)")
     p.add_argument("--format", default="table", choices=["table", "json"])
     p.set_defaults(func=_run)

@@ -17,8 +17,8 @@ def _run(args) -> None:
         print_json(validate.to_dict(rows))
         return
     summary = validate.summary(rows)
-    print("median |predicted / measured - 1| per stack and phase (held_out: models the stack was "
-          "never fitted to)")
+    print("median |predicted / measured - 1| per stack and phase (held_out: rows the stack was never "
+          "fitted to: other models, and a fit model's expert-parallel rows; targets apply to them)")
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.rows and not rows.empty:
         cols = ["stack", "model", "phase", "strategy", "batch", "prompt_len", "context", "measured_s",

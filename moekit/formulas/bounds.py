@@ -12,6 +12,7 @@ Legend (code name, input symbol: meaning [unit]):
     V                  vocab_size: vocabulary size [1]
     b_kv               kv_bytes: bytes per KV-cache element [B]
     b_w                weight_bytes: bytes per weight [B]
+    b_we               expert_weight_bytes: bytes per routed-expert weight (block scales included) [B]
     bw_hbm             hbm_bandwidth: HBM bandwidth of one GPU [B/s]
     d                  d_model: hidden size (residual stream width) [1]
     k                  top_k: experts each token is routed to [1]
@@ -35,6 +36,7 @@ from moekit.formulas.symbols import (
     V,
     b_kv,
     b_w,
+    b_we,
     bw_hbm,
     d,
     k,
@@ -52,8 +54,8 @@ step_min_bytes = formula(
     "step_min_bytes_total", "B",
     "bytes a step must read at least: touched weights once (embedding lookups aside), the KV "
     "cache attended to, the new KV written",
-    b_w * (L * (P_attn + P_norm) + (L - L_d) * (P_router + P_shared + step_tokens_hit * P_expert)
-           + L_d * P_dense + V * d)
+    b_w * (L * (P_attn + P_norm) + (L - L_d) * (P_router + P_shared) + L_d * P_dense + V * d)
+    + b_we * (L - L_d) * step_tokens_hit * P_expert
     + B * (kv_len + n_q) * L * kv_elements_per_token * b_kv, latex="D_{step}")
 step_time_bound = formula(
     "step_time_lower_bound_s", "s", "fastest possible step on G GPUs at full peak and bandwidth",

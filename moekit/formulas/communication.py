@@ -14,6 +14,8 @@ Legend (code name, input symbol: meaning [unit]):
                         peers' buffers at once: one latency, the engines' custom all-reduce), 0 for NCCL's
                         ring (2(n-1) latencies) [1]
     b_a                activation_bytes: bytes per activation element [B]
+    b_disp             dispatch_bytes: bytes per element of the tokens dispatched to the experts (the
+                        combine returns activations) [B]
     bw_inter           inter_node_bandwidth: network (IB/RoCE) bandwidth per GPU per direction [B/s]
     bw_intra           intra_node_bandwidth: NVLink bandwidth per GPU per direction [B/s]
     d                  d_model: hidden size (residual stream width) [1]
@@ -40,6 +42,7 @@ from moekit.formulas.symbols import (
     a2a_lat,
     ar_one_shot,
     b_a,
+    b_disp,
     bw_inter,
     bw_intra,
     d,
@@ -87,8 +90,10 @@ ep_ranks_hit = formula(
     ep * (1 - (1 - 1 / ep) ** k), latex="n_{ep,hit}")
 ep_message = formula(
     "ep_alltoall_message_bytes", "B",
-    "one GPU's dispatch payload: its 1/tp share of the rank's tokens, one copy per EP rank hit, "
-    "to every etp shard there", tokens_per_rank / tp * ep_ranks_hit * d * etp * b_a, latex="m_{ep}")
+    "one GPU's payload of one all-to-all: its 1/tp share of the rank's tokens, one copy per EP rank "
+    "hit, to every etp shard there, at the mean of the dispatch's and the combine's bytes per element "
+    "(the layer's two all-to-alls together move one of each)",
+    tokens_per_rank / tp * ep_ranks_hit * d * etp * (b_disp + b_a) / 2, latex="m_{ep}")
 t_ep_a2a = formula(
     "ep_alltoall_time_s", "s",
     "one all-to-all over the ep x etp expert group (dispatch, or combine of partial outputs): "

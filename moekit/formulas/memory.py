@@ -11,6 +11,7 @@ Legend (code name, input symbol: meaning [unit]):
     b_a                activation_bytes: bytes per activation element [B]
     b_kv               kv_bytes: bytes per KV-cache element [B]
     b_w                weight_bytes: bytes per weight [B]
+    b_we               expert_weight_bytes: bytes per routed-expert weight (block scales included) [B]
     cap                capacity_factor: MoE dispatch buffer size relative to the mean load [1]
     d                  d_model: hidden size (residual stream width) [1]
     ep                 ep: expert-parallel degree (experts split over GPUs) [1]
@@ -60,6 +61,7 @@ from moekit.formulas.symbols import (
     b_a,
     b_kv,
     b_w,
+    b_we,
     cap,
     d,
     ep,
@@ -84,9 +86,10 @@ attn_weights_gpu = formula(
     layers_per_stage * (P_attn / tp + P_norm) * b_w, latex="M_{attn}")
 expert_weights_gpu = formula(
     "expert_weight_bytes_per_gpu", "B",
-    "routed experts on one GPU: (E + r)/ep experts per layer (r EPLB replicas), each split by etp; "
-    "router replicated",
-    moe_layers_per_stage * ((E + r_exp) / ep * P_expert / etp + P_router) * b_w, latex="M_{experts}")
+    "routed experts on one GPU: (E + r)/ep experts per layer (r EPLB replicas), each split by etp, "
+    "in the experts' precision; router replicated",
+    moe_layers_per_stage * ((E + r_exp) / ep * P_expert / etp * b_we + P_router * b_w),
+    latex="M_{experts}")
 shared_weights_gpu = formula(
     "shared_expert_weight_bytes_per_gpu", "B", "shared experts on one GPU (split by tp)",
     moe_layers_per_stage * P_shared / tp * b_w, latex="M_{shared}")

@@ -60,13 +60,26 @@ a_kv = _symbol("kv_link_latency", r"\alpha_{kv}", "latency of one KV transfer", 
 t_1 = _symbol("prompt_per_rank_prefill_s", "t_1",
               "prefill of one prompt on every attention-DP rank of the instance (its TTFT alone)", "s")
 dp_r = _symbol("attention_dp", "dp", "attention data-parallel ranks of the instance", "1")
+beta = _symbol("attention_dp_balanced", r"\beta_{dp}",
+               "1 when every attention-DP rank prefills in the same steps (an idealisation), 0 when "
+               "prompts reach the ranks as they come", "1")
+t_1e = _symbol("prompt_per_rank_expert_s", "t_{1,exp}",
+               "the routed experts' and their all-to-alls' share of t_1 (shared by the ranks)", "s")
 
 # --- aggregated ---------------------------------------------------------------------------
+busiest = _formula(
+    "agg_chunk_prompts_busiest_rank", "1",
+    "prompts the busiest attention-DP rank prefills per step: the N / O prompts a step admits, "
+    "spread over the dp ranks once there are enough to go round; fewer than one per step go to one "
+    "rank at a time, and the other ranks wait for it at the MoE collectives (the ranks step together; "
+    "balanced: spread however few)",
+    sp.Max(N / (O * dp_r), (1 - beta) * sp.Min(N / O, 1)), r"p_{max}")
 _formula("agg_chunk_prefill_s", "s",
-         "prefill of the N I / O prompt tokens one step admits: prefill is linear in tokens "
-         "(compute-bound, the weights already read by the step's decode), so one prompt per DP rank "
-         "scaled by the share admitted, the host time once",
-         N / (O * dp_r) * (t_1 - t_h) + t_h, r"t_c")
+         "prefill of the prompt tokens one step admits: prefill is linear in tokens (compute-bound, "
+         "the weights already read by the step's decode); attention and the dense layers run on the "
+         "busiest attention-DP rank's prompts, the routed experts on the whole instance's, shared by "
+         "the ranks; the host time once",
+         busiest * (t_1 - t_1e - t_h) + N / (O * dp_r) * t_1e + t_h, r"t_c")
 chunk = _formula("agg_chunk_tokens", "1",
                  "prompt tokens each step admits so that N stay in flight: N I / O", N * I / O,
                  r"c_{agg}")

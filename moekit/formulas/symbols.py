@@ -55,6 +55,9 @@ f_d = symbol("dense_ffn_dim", "f_{d}", "intermediate size of a dense FFN layer",
 peak = symbol("peak_flops", "P", "dense peak of one GPU in the compute precision", "FLOP/s")
 attn_peak = symbol("attention_peak_flops", "P^{peak}_{attn}", "dense peak of one GPU in the attention "
                    "kernel's precision (bf16 in the engines even when the GEMMs run fp8)", "FLOP/s")
+exp_peak = symbol("expert_peak_flops", "P^{peak}_{exp}", "dense peak of one GPU in the routed-expert "
+                  "GEMMs' precision (the activations' when the kernel dequantizes 4-bit weights)",
+                  "FLOP/s")
 mfu = symbol("mfu", r"\eta_{c}", "achieved fraction of peak FLOP/s (model FLOPs utilisation)", "1")
 bw_hbm = symbol("hbm_bandwidth", "W", "HBM bandwidth of one GPU", "B/s")
 util_hbm = symbol("hbm_utilization", r"\eta_{m}", "achieved fraction of HBM bandwidth", "1")
@@ -103,6 +106,9 @@ exp_util = symbol("expert_hbm_utilization", r"\eta_{m,exp}",
 exp_fixed = symbol("expert_dispatch_time", r"t_{k,exp}",
                    "fixed time of one routed-expert op beyond its GEMM launch (sort, gather, "
                    "combine kernels)", "s")
+exp_width_half = symbol("expert_half_width", r"w_{1/2,exp}",
+                        "columns of an expert shard (f_e / etp) at which its grouped GEMMs reach half "
+                        "their FLOP/s (0: flat)", "1")
 exp_rows_half = symbol("expert_half_rows", r"r_{1/2,exp}",
                        "rows per expert at which the grouped expert GEMMs reach half their FLOP/s",
                        "1")
@@ -151,6 +157,10 @@ S = symbol("prompt_len", "S", "prompt tokens per sequence", "1")
 O = symbol("output_len", "O", "generated tokens per sequence", "1")
 C = symbol("decode_context", "C", "context length at the measured decode step", "1")
 b_w = symbol("weight_bytes", "b_{w}", "bytes per weight", "B")
+b_we = symbol("expert_weight_bytes", "b_{w,exp}", "bytes per routed-expert weight (block scales "
+              "included)", "B")
+b_disp = symbol("dispatch_bytes", "b_{disp}", "bytes per element of the tokens dispatched to the "
+                "experts (the combine returns activations)", "B")
 b_kv = symbol("kv_bytes", "b_{kv}", "bytes per KV-cache element", "B")
 b_a = symbol("activation_bytes", "b_{a}", "bytes per activation element", "B")
 imb_given = symbol("expert_imbalance_given", r"\lambda_{0}",
@@ -162,7 +172,8 @@ n_draft = symbol("draft_tokens", "n_{d}", "speculative (MTP) tokens a decode ste
                  "sequence beside the real one", "1")
 acc = symbol("accepted_tokens", r"\bar{a}", "tokens a decode step yields per sequence on average "
              "(1 + accepted drafts)", "1")
-overlap = symbol("comm_overlap", r"\omega", "fraction of communication hidden under compute", "1")
+overlap = symbol("comm_overlap", r"\omega", "share of the shorter of a layer's compute and collectives "
+                 "hidden by running them side by side (1: only the longer counts; two-batch overlap: 1/2)", "1")
 
 # --- strategy ---------------------------------------------------------------------
 dp = symbol("dp", "dp", "data-parallel degree of attention (replicas of the dense part)", "1")

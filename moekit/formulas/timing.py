@@ -32,6 +32,7 @@ Legend (code name, input symbol: meaning [unit]):
     b_a                activation_bytes: bytes per activation element [B]
     b_kv               kv_bytes: bytes per KV-cache element [B]
     b_w                weight_bytes: bytes per weight [B]
+    b_we               expert_weight_bytes: bytes per routed-expert weight (block scales included) [B]
     bw_hbm             hbm_bandwidth: HBM bandwidth of one GPU [B/s]
     bytes_half         hbm_half_bytes: bytes at which a transfer reaches half of HBM bandwidth x
                         utilisation (0: flat) [B]
@@ -56,8 +57,12 @@ Legend (code name, input symbol: meaning [unit]):
     exp_fixed          expert_dispatch_time: fixed time of one routed-expert op beyond its GEMM launch
                         (sort, gather, combine kernels) [s]
     exp_mfu            expert_mfu: achieved fraction of peak FLOP/s in the routed-expert (grouped) GEMMs [1]
+    exp_peak           expert_peak_flops: dense peak of one GPU in the routed-expert GEMMs' precision
+                        (the activations' when the kernel dequantizes 4-bit weights) [FLOP/s]
     exp_rows_half      expert_half_rows: rows per expert at which the grouped expert GEMMs reach half their
                         FLOP/s [1]
+    exp_width_half     expert_half_width: columns of an expert shard (f_e / etp) at which its grouped GEMMs
+                        reach half their FLOP/s (0: flat) [1]
     exp_util           expert_hbm_utilization: achieved fraction of HBM bandwidth in the routed-expert
                         GEMMs [1]
     f_d                dense_ffn_dim: intermediate size of a dense FFN layer [1]
@@ -80,7 +85,8 @@ Legend (code name, input symbol: meaning [unit]):
     n_q                queries_per_seq: new tokens per sequence in this step (S prefill, 1 decode) [1]
     n_s                num_shared_experts: shared experts per MoE layer [1]
     n_sm               sm_count: streaming multiprocessors of one GPU (0: occupancy not modelled) [1]
-    overlap            comm_overlap: fraction of communication hidden under compute [1]
+    overlap            comm_overlap: share of the shorter of a layer's compute and collectives hidden by
+                        running them side by side (1: only the longer counts; two-batch overlap: 1/2) [1]
     peak               peak_flops: dense peak of one GPU in the compute precision [FLOP/s]
     pp                 pp: pipeline-parallel degree (layer stages) [1]
     r_kv               kv_lora_rank: MLA key/value latent rank [1]
@@ -139,6 +145,7 @@ from moekit.formulas.symbols import (
     b_a,
     b_kv,
     b_w,
+    b_we,
     bw_hbm,
     bytes_half,
     ctx,
@@ -155,7 +162,9 @@ from moekit.formulas.symbols import (
     ew_util,
     exp_fixed,
     exp_mfu,
+    exp_peak,
     exp_rows_half,
+    exp_width_half,
     exp_util,
     f_d,
     f_e,
@@ -293,13 +302,18 @@ t_ew_experts = formula(
     "experts_elementwise_time_s", "s",
     "routed-expert elementwise kernels at the elementwise HBM bandwidth (0: fused, not modelled)",
     _elementwise_time(ew_expert_bytes), latex=r"t_{exp,ew}")
+expert_width_factor = formula(
+    "experts_width_factor", "1",
+    "narrow expert shards run below rate: each GEMM's expert dimension is f_e / etp columns, "
+    "1 + w_1/2 / (f_e / etp)", 1 + exp_width_half / sp.Max(f_e / etp, 1), latex=r"\phi_{w,exp}")
 t_experts = _op("experts", "routed experts of one MoE layer on the busiest expert GPU",
                 expert_tokens * F_experts / k,
-                expected_experts_hit / ep * P_expert / etp * b_w
+                expected_experts_hit / ep * P_expert / etp * b_we
                 + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a,
                 expert_tokens / sp.Max(expected_experts_hit / ep, 1), "experts",
                 efficiency=(exp_mfu, exp_rows_half, exp_util, bytes_half),
-                fixed=exp_fixed + t_ew_experts)
+                fixed=exp_fixed + t_ew_experts, peak_=exp_peak,
+                kernel_flops=expert_tokens * F_experts / k * expert_width_factor)
 t_shared = _op("shared_experts", "shared experts of one MoE layer",
                T * F_shared / tp,
                P_shared / tp * b_w
@@ -365,23 +379,48 @@ t_host_layer = formula(
     "the kernels (0 under a CUDA graph)", eager * n_k * t_host, latex=r"t_{L}^{host}")
 
 comm_share = 1 - overlap
+moe_kernels = formula(
+    "moe_layer_kernel_time_s", "s", "kernels of one MoE layer on the busiest GPU",
+    t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask,
+    latex=r"t_{L,moe}^{k}")
+moe_collectives = formula(
+    "moe_layer_collective_time_s", "s", "collectives of one MoE layer: two all-reduces, two all-to-alls",
+    2 * (t_tp_ar + t_ep_a2a), latex=r"t_{L,moe}^{c}")
+dense_kernels = formula(
+    "dense_layer_kernel_time_s", "s", "kernels of one dense layer on the busiest GPU",
+    t_proj + t_core + t_dense + t_ew_layer + t_mla_re + t_mask, latex=r"t_{L,dense}^{k}")
+dense_collectives = formula(
+    "dense_layer_collective_time_s", "s", "collectives of one dense layer: two all-reduces",
+    2 * t_tp_ar, latex=r"t_{L,dense}^{c}")
+
+
+def _exposed(kernels, collectives):
+    """Collective time left on the critical path: overlap hides a share of the shorter of the two
+    (a collective hides only under compute that runs beside it; two micro-batches, as in two-batch
+    overlap, leave half of the shorter exposed: omega = 1/2)."""
+    return collectives - overlap * sp.Min(kernels, collectives)
+
+
 t_moe_layer = formula(
     "moe_layer_time_s", "s",
-    "one MoE layer on the busiest GPU: its kernels plus the collectives not hidden under them; never "
-    "less than the collectives alone (overlap hides them, it cannot shorten them) nor the host's launches",
-    sp.Max(t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask
-           + comm_share * 2 * (t_tp_ar + t_ep_a2a), 2 * (t_tp_ar + t_ep_a2a), t_host_layer),
-    latex="t_{L,moe}")
+    "one MoE layer on the busiest GPU: its kernels plus the collectives not hidden under them "
+    "(omega of the shorter of the two is hidden), never less than the host's launches",
+    sp.Max(moe_kernels + _exposed(moe_kernels, moe_collectives), t_host_layer), latex="t_{L,moe}")
 t_dense_layer = formula(
     "dense_layer_time_s", "s",
-    "one dense layer on the busiest GPU: its kernels plus the collectives not hidden under them; never "
-    "less than the collectives alone nor the host's launches",
-    sp.Max(t_proj + t_core + t_dense + t_ew_layer + t_mla_re + t_mask + comm_share * 2 * t_tp_ar,
-           2 * t_tp_ar, t_host_layer), latex="t_{L,dense}")
+    "one dense layer on the busiest GPU: its kernels plus the collectives not hidden under them, "
+    "never less than the host's launches",
+    sp.Max(dense_kernels + _exposed(dense_kernels, dense_collectives), t_host_layer),
+    latex="t_{L,dense}")
 stage_comm = formula(
     "stage_comm_time_s", "s", "collectives on the busiest stage's critical path (after overlap)",
-    comm_share * (2 * (moe_layers_per_stage + dense_layers_per_stage) * t_tp_ar
-                  + 2 * moe_layers_per_stage * t_ep_a2a + t_pp), latex="t_{stage}^{comm}")
+    moe_layers_per_stage * _exposed(moe_kernels, moe_collectives)
+    + dense_layers_per_stage * _exposed(dense_kernels, dense_collectives) + comm_share * t_pp,
+    latex="t_{stage}^{comm}")
+formula("expert_path_time_s", "s",
+        "routed experts and their all-to-alls on the busiest stage: the part of a step that follows "
+        "the tokens of the whole expert group, not one attention-DP rank's",
+        moe_layers_per_stage * (t_experts + 2 * t_ep_a2a), latex="t_{stage}^{exp}")
 t_stage = formula(
     "stage_time_s", "s", "one micro-batch through the busiest pipeline stage",
     moe_layers_per_stage * t_moe_layer + dense_layers_per_stage * t_dense_layer + t_head

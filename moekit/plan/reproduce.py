@@ -26,6 +26,9 @@ from moekit.spec.presets import load_hardware, load_model, read_yaml
 from moekit.spec.stack import load_stack
 
 DTYPES = {"fp8": "fp8", "bf16": "bf16", "fp16": "fp16", "nvfp4": "fp4", "fp4": "fp4", None: "bf16"}
+#: comm_overlap of two-batch overlap: two micro-batches, one's collectives beside the other's kernels,
+#: leave one micro-batch's share of the shorter phase exposed (1 - 1/2)
+TWO_BATCH_OVERLAP = 0.5
 TARGET = 0.25  # median |predicted / published - 1| over every predicted figure
 BAND = (0.6, 1.67)  # every figure within this ratio
 
@@ -61,8 +64,10 @@ def _strategy(pool: dict, where: str) -> Strategy:
     return Strategy(dp=dp, tp=tp, ep=ep, etp=dp * tp // ep)
 
 
-def _pool_step(d: dict, pool: dict, phase: str, batch: int, context: int, where: str, notes: list):
-    """Step time (s) of a pool: prefill (TTFT of `batch` prompts) or one decode step."""
+def _pool_step(d: dict, pool: dict, phase: str, batch: int, context: int, where: str, notes: list,
+               expert_share: list | None = None):
+    """Step time (s) of a pool: prefill (TTFT of `batch` prompts) or one decode step; a prefill's
+    routed-expert share (s) is appended to `expert_share` when given."""
     model, gpu = load_model(d["model"]), load_hardware(d["hardware"])
     stack = load_stack(d["stack"])
     a2a = pool.get("moe_a2a")
@@ -70,17 +75,28 @@ def _pool_step(d: dict, pool: dict, phase: str, batch: int, context: int, where:
         stack = dataclasses.replace(stack, all_to_all=a2a)
     precision = d.get("precision") or {}
     weight, kv = DTYPES.get(precision.get("weights"), "bf16"), DTYPES.get(precision.get("kv_cache"), "bf16")
+    experts = DTYPES.get(precision.get("experts") or precision.get("weights"), "bf16")
     attention = DTYPES.get(precision.get("attention"), "bf16")  # engines: bf16 unless stated
+    # the engines keep activations in bf16 between layers whatever the weights; DeepEP dispatches
+    # the tokens to the experts in fp8 (its README: FP8 dispatch, BF16 combine)
+    deepep = a2a in ("deepep-normal", "deepep-low-latency")
     isl = int(d["workload"]["isl"])
     work = Workload(batch=batch, prompt_len=isl if phase == "prefill" else max(context, 1),
-                    decode_context=max(context, 1), weight_dtype=weight, kv_dtype=kv,
-                    attention_dtype=attention,
-                    comm_overlap=1.0 if pool.get("two_batch_overlap") else 0.0,
+                    decode_context=max(context, 1), weight_dtype=weight, expert_dtype=experts,
+                    kv_dtype=kv, attention_dtype=attention, activation_dtype="bf16",
+                    dispatch_dtype="fp8" if deepep else "bf16",
+                    comm_overlap=TWO_BATCH_OVERLAP if pool.get("two_batch_overlap") else 0.0,
                     redundant_experts=int(pool.get("eplb_redundant_experts") or 0))
     strategy = _strategy(pool, where)
     if pool.get("two_batch_overlap"):
-        notes.append(f"{where}: two-batch overlap hides the collectives under compute (comm_overlap 1)")
+        notes.append(f"{where}: two-batch overlap runs two micro-batches, each one's collectives beside "
+                     f"the other's kernels: half of the shorter stays exposed (comm_overlap "
+                     f"{TWO_BATCH_OVERLAP})")
+    if deepep:
+        notes.append(f"{where}: DeepEP dispatches in fp8 and combines in bf16")
     result = evaluate(model, gpu, work, strategy, check=False, stack=stack)
+    if phase == "prefill" and expert_share is not None:
+        expert_share.append(result["prefill_expert_path_time_s"])
     return result["ttft_s" if phase == "prefill" else "tpot_s"], strategy
 
 
@@ -136,9 +152,12 @@ def _agg(d: dict, r: Reproduction) -> None:
     gpus = int(pool["gpus"])
     n = int(pool["batch_per_gpu"]) * gpus
     t_d, strategy = _pool_step(d, pool, "decode", n, isl + osl // 2, f"{r.name}.deployment", r.assumptions)
-    one, _ = _pool_step(d, pool, "prefill", strategy.dp, isl, f"{r.name}.deployment", [])
+    experts: list = []
+    one, _ = _pool_step(d, pool, "prefill", strategy.dp, isl, f"{r.name}.deployment", [], experts)
     v = {"concurrency": n, "isl": isl, "osl": osl, "decode_step_s": t_d, "attention_dp": strategy.dp,
-         "prompt_per_rank_prefill_s": one, "step_host_s": load_stack(d["stack"]).step_overhead,
+         "prompt_per_rank_prefill_s": one, "prompt_per_rank_expert_s": experts[0],
+         "attention_dp_balanced": 0.0,
+         "step_host_s": load_stack(d["stack"]).step_overhead,
          "gpus_per_instance": gpus}
     v["chunk_prefill_s"] = _serving_fn("agg_chunk_prefill_s")(v)
     per_gpu = float(_serving_fn("agg_tokens_per_s_per_gpu")(v))

@@ -145,8 +145,7 @@ def label_of(row) -> str:
 def _evaluate_candidates(model: Model, hardware: Hardware, workload: Workload,
                          space: pd.DataFrame, stack: Stack = NO_STACK) -> pd.DataFrame:
     """Every candidate's metrics from one evaluate_arrays call."""
-    inputs = {**model_inputs(model), **hardware_inputs(hardware, workload.compute_dtype, stack),
-              "attention_peak_flops": hardware.peak_for(workload.attention_dtype),
+    inputs = {**model_inputs(model), **hardware_inputs(hardware, workload, stack),
               **workload_inputs(workload)}
     inputs.update({k: space[k].to_numpy(dtype=float) for k in DEGREES})
     values = evaluate_arrays(model.attention, inputs)

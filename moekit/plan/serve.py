@@ -48,6 +48,10 @@ class ServeQuery:
     weight_dtype: str = "bf16"
     kv_dtype: str = ""
     attention_dtype: str = "bf16"  # the engines run attention in bf16 even with fp8 GEMMs
+    expert_dtype: str = ""  # routed-expert weights ("": weight_dtype), e.g. mxfp4 for gpt-oss
+    # idealised aggregated serving in which every attention-DP rank prefills in the same steps
+    # (aiconfigurator's assumption); False: a step lasts as long as its busiest rank's prefill
+    balanced_attention_dp: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -88,7 +92,7 @@ def _serving_fn(name: str):
 def instances(q: ServeQuery) -> pd.DataFrame:
     """Every instance strategy: pp 1, experts folded over all its GPUs, weights fitting."""
     work = Workload(batch=4096, prompt_len=q.isl, output_len=q.osl, weight_dtype=q.weight_dtype,
-                    kv_dtype=q.kv_dtype)
+                    kv_dtype=q.kv_dtype, expert_dtype=q.expert_dtype)
     space = enumerate_space(q.model, q.hardware, work, Targets(max_gpus=q.max_gpus),
                             SpaceLimits(max_pp=1, max_microbatches=1))
     folded = space.ep * space.etp == space.dp * space.tp
@@ -105,9 +109,9 @@ def _grid(strategies: pd.DataFrame, per_rank: np.ndarray) -> pd.DataFrame:
 
 def _cost(q: ServeQuery, grid: pd.DataFrame, batch: np.ndarray) -> dict[str, np.ndarray]:
     work = Workload(batch=1, prompt_len=q.isl, output_len=q.osl, decode_context=q.isl + q.osl // 2,
-                    weight_dtype=q.weight_dtype, kv_dtype=q.kv_dtype, attention_dtype=q.attention_dtype)
-    inputs = {**model_inputs(q.model), **hardware_inputs(q.hardware, work.compute_dtype, q.stack),
-              "attention_peak_flops": q.hardware.peak_for(work.attention_dtype),
+                    weight_dtype=q.weight_dtype, kv_dtype=q.kv_dtype, attention_dtype=q.attention_dtype,
+                    expert_dtype=q.expert_dtype, activation_dtype="bf16")
+    inputs = {**model_inputs(q.model), **hardware_inputs(q.hardware, work, q.stack),
               **workload_inputs(work), "batch": batch, "pp": 1.0, "microbatches": 1.0}
     inputs.update({k: grid[k].to_numpy(dtype=float) for k in ("dp", "tp", "ep", "etp")})
     return evaluate_arrays(q.model.attention, inputs)
@@ -137,7 +141,8 @@ def decode_candidates(q: ServeQuery, strategies: pd.DataFrame) -> pd.DataFrame:
     grid["chunk_prefill_s"] = _serving_fn("agg_chunk_prefill_s")(
         {"concurrency": grid.batch.to_numpy(dtype=float), "osl": q.osl,
          "attention_dp": grid.dp.to_numpy(dtype=float), "prompt_per_rank_prefill_s": one["ttft_s"],
-         "step_host_s": q.stack.step_overhead})
+         "prompt_per_rank_expert_s": one["prefill_expert_path_time_s"], "step_host_s": q.stack.step_overhead,
+         "attention_dp_balanced": float(q.balanced_attention_dp)})
     return grid
 
 

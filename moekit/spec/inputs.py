@@ -25,7 +25,12 @@ DTYPE_BYTES: dict[str, float] = {
     "int8": 1.0,
     "fp4": 0.5,
     "int4": 0.5,
+    # OCP Microscaling (MX) v1.0: 4-bit E2M1 elements in blocks of 32 sharing one 8-bit E8M0 scale
+    "mxfp4": 4.25 / 8,
 }
+#: weight precisions a GPU does not multiply in: kernels dequantize them to the activations'
+#: precision (weight-only quantization, e.g. W4A16 MoE kernels)
+WEIGHT_ONLY_DTYPES = ("int4", "fp4", "mxfp4")
 
 ATTENTION_KINDS = ("mha", "gqa", "mla")
 CONVENTIONS = ("folded", "product")
@@ -212,7 +217,12 @@ class Hardware:
     attention_softmax_flops: float = 0.0
     attention_block_time: float = 0.0
     expert_half_rows: float | None = None  # rows per expert at which grouped GEMMs reach half rate
+    expert_half_width: float = 0.0  # expert-shard columns (f_e / etp) at which they reach half rate (0: flat)
     fp8_mfu: float | None = None  # achieved fraction of the fp8 peak on fp8 GEMMs (None: mfu)
+    fp8_expert_mfu: float | None = None  # ... on fp8 grouped expert GEMMs (None: expert_mfu)
+    # achieved fraction of the activations' peak in expert GEMMs whose weights are dequantized in
+    # the kernel (W4A16, WEIGHT_ONLY_DTYPES; None: expert_mfu)
+    weight_only_expert_mfu: float | None = None
     # Separate memory-bound (elementwise) kernels: norms, residual adds, router softmax/top-k and
     # the token permute/activation/unpermute of the experts. 0 utilisation: not modelled (assumed
     # fused into the GEMMs), so every elementwise term below is 0.
@@ -228,7 +238,8 @@ class Hardware:
     def __post_init__(self):
         where = f"hardware {self.name!r}"
         for name in ("attention_mfu", "attention_hbm_utilization", "expert_mfu",
-                     "expert_hbm_utilization", "fp8_mfu", "attention_one_wave_hbm_utilization"):
+                     "expert_hbm_utilization", "fp8_mfu", "attention_one_wave_hbm_utilization",
+                     "fp8_expert_mfu", "weight_only_expert_mfu"):
             if getattr(self, name) is not None:
                 _check_positive(where, name, getattr(self, name), upper=1.0)
         for name in ("alltoall_bandwidth", "p2p_bandwidth"):
@@ -249,7 +260,7 @@ class Hardware:
         for name in ("mfu", "hbm_utilization"):
             _check_positive(where, name, getattr(self, name), upper=1.0)
         for name in ("intra_node_latency", "inter_node_latency", "runtime_overhead_bytes",
-                     "gemm_half_rows", "hbm_half_bytes", "kernel_overhead"):
+                     "gemm_half_rows", "hbm_half_bytes", "kernel_overhead", "expert_half_width"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
@@ -293,8 +304,21 @@ class Hardware:
         """Achieved fraction of the `dtype` peak on GEMMs: fp8_mfu for fp8 when set, else mfu."""
         return self.fp8_mfu if dtype == "fp8" and self.fp8_mfu is not None else self.mfu
 
-    def efficiency(self, dtype: str = "bf16") -> dict[str, float]:
-        """Every efficiency and link figure the formulas use, unset ones resolved to their fallback."""
+    def expert_mfu_for(self, dtype: str, weight_only: bool = False) -> float:
+        """Achieved fraction of the `dtype` peak in the routed-expert GEMMs: weight_only_expert_mfu
+        when the kernel dequantizes its weights, fp8_expert_mfu for fp8, else expert_mfu (each
+        falling back to the GEMM figure)."""
+        base = self.mfu_for(dtype) if self.expert_mfu is None else self.expert_mfu
+        if weight_only:
+            return base if self.weight_only_expert_mfu is None else self.weight_only_expert_mfu
+        if dtype == "fp8" and self.fp8_expert_mfu is not None:
+            return self.fp8_expert_mfu
+        return base
+
+    def efficiency(self, dtype: str = "bf16", expert_dtype: str | None = None,
+                   expert_weight_only: bool = False) -> dict[str, float]:
+        """Every efficiency and link figure the formulas use, unset ones resolved to their fallback;
+        GEMMs compute in `dtype`, the routed experts in `expert_dtype` (default `dtype`)."""
         def pick(value, fallback):
             return fallback if value is None else value
 
@@ -314,10 +338,11 @@ class Hardware:
             "attention_block_rows": self.attention_block_rows,
             "attention_softmax_flops": self.attention_softmax_flops,
             "attention_block_time": self.attention_block_time,
-            "expert_mfu": pick(self.expert_mfu, mfu),
+            "expert_mfu": self.expert_mfu_for(expert_dtype or dtype, expert_weight_only),
             "expert_half_rows": pick(self.expert_half_rows, self.gemm_half_rows),
             "expert_hbm_utilization": pick(self.expert_hbm_utilization, self.hbm_utilization),
             "expert_dispatch_time": self.expert_dispatch_time,
+            "expert_half_width": self.expert_half_width,
             "elementwise_hbm_utilization": self.elementwise_hbm_utilization,
             "elementwise_kernel_time": self.elementwise_kernel_time,
             "elementwise_kernels_per_layer": self.elementwise_kernels_per_layer,
@@ -345,13 +370,17 @@ class Workload:
     output_len: int = 1
     decode_context: int = 0
     weight_dtype: str = "bf16"
+    expert_dtype: str = ""  # routed-expert weights ("": same as weight_dtype), e.g. mxfp4 for gpt-oss
     kv_dtype: str = ""  # "": same as weight_dtype
     activation_dtype: str = ""  # "": same as weight_dtype
+    dispatch_dtype: str = ""  # tokens sent to the experts ("": activation_dtype), e.g. DeepEP's fp8 dispatch
     compute_dtype: str = ""  # "": same as weight_dtype
     attention_dtype: str = ""  # precision of the attention kernel's matrix products ("": compute_dtype)
     expert_imbalance: float = 0.0
     capacity_factor: float = 1.0  # dispatch buffer size relative to the mean load
-    comm_overlap: float = 0.0  # share of communication hidden under compute, 0..1 (two-batch overlap: 1)
+    # share of the shorter of a layer's compute and collectives hidden by running them side by side,
+    # 0..1 (1: only the longer counts; two-batch overlap, two micro-batches: 0.5)
+    comm_overlap: float = 0.0
     redundant_experts: int = 0  # EPLB replicas of hot experts per MoE layer, spread over the ep ranks
     draft_tokens: int = 0  # speculative / MTP tokens each decode step verifies beside the real one
     accepted_tokens: float = 1.0  # tokens a decode step yields per sequence on average (1 + accepted drafts)
@@ -368,12 +397,15 @@ class Workload:
         _check_int(where, "prompt_len", self.prompt_len, minimum=1)
         _check_int(where, "output_len", self.output_len, minimum=1)
         _check_int(where, "decode_context", self.decode_context, minimum=0)
-        for name in ("kv_dtype", "activation_dtype", "compute_dtype"):
+        for name in ("expert_dtype", "kv_dtype", "activation_dtype", "compute_dtype"):
             if getattr(self, name) == "":
                 object.__setattr__(self, name, self.weight_dtype)
+        if self.dispatch_dtype == "":
+            object.__setattr__(self, "dispatch_dtype", self.activation_dtype)
         if self.attention_dtype == "":
             object.__setattr__(self, "attention_dtype", self.compute_dtype)
-        for name in ("weight_dtype", "kv_dtype", "activation_dtype", "compute_dtype", "attention_dtype"):
+        for name in ("weight_dtype", "expert_dtype", "kv_dtype", "activation_dtype", "dispatch_dtype",
+                     "compute_dtype", "attention_dtype"):
             _check_dtype(where, name, getattr(self, name))
         if self.decode_context == 0:
             object.__setattr__(self, "decode_context", self.prompt_len + self.output_len // 2)
@@ -385,6 +417,19 @@ class Workload:
         _check_positive(where, "capacity_factor", self.capacity_factor)
         if not isinstance(self.comm_overlap, (int, float)) or not 0 <= self.comm_overlap <= 1:
             raise SpecError(where, f"comm_overlap={self.comm_overlap!r} must be between 0 and 1")
+
+    @property
+    def expert_weight_only(self) -> bool:
+        """Whether the expert kernels dequantize their weights (4-bit weights, wider compute)."""
+        return self.expert_dtype != self.weight_dtype and self.expert_dtype in WEIGHT_ONLY_DTYPES
+
+    @property
+    def expert_compute_dtype(self) -> str:
+        """Precision the routed-expert GEMMs multiply in: the compute precision, unless the experts
+        are stored in another precision a GPU multiplies in (fp8 experts beside bf16 attention)."""
+        if self.expert_dtype == self.weight_dtype or self.expert_weight_only:
+            return self.compute_dtype
+        return self.expert_dtype
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "workload") -> Workload:

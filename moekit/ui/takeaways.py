@@ -74,5 +74,5 @@ def validation(summary: pd.DataFrame) -> Markdown:
     held = summary[summary.split == "held_out"]
     met = [f"{r.stack} {r.phase}" for r in held.itertuples() if r.meets]
     missed = [f"{r.stack} {r.phase} ({r.median_abs_err:.0%})" for r in held.itertuples() if not r.meets]
-    return _say(f"on models never fitted, {len(met)} of {len(held)} stack-phase pairs meet their target"
+    return _say(f"on held-out rows, {len(met)} of {len(held)} stack-phase pairs meet their target"
                 + (f"; missed: {', '.join(missed)}" if missed else "") + ".")
