@@ -1,6 +1,7 @@
 """Routed experts stored in their own precision: MXFP4 (gpt-oss), fp8 experts, weight-only kernels."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -78,3 +79,15 @@ def test_decode_reads_four_bit_experts():
     weights_bf16 = bf16["decode_experts_bytes_per_gpu"] - mx["decode_experts_bytes_per_gpu"]
     per_expert = 3 * model.d_model * model.expert_ffn_dim
     assert weights_bf16 == pytest.approx(model.top_k * per_expert * (2 - DTYPE_BYTES["mxfp4"]))
+
+
+def test_cli_expert_dtype_reaches_the_memory(capsys):
+    from moekit.cli import main
+
+    args = ["evaluate", "--model", "gpt-oss-20b", "--hardware", "h200", "--strategy", "TP1", "--batch", "1",
+            "--prompt", "128", "--format", "json"]
+    assert main(args) == 0
+    bf16 = json.loads(capsys.readouterr().out)["memory_breakdown_bytes"]["expert_weight_bytes_per_gpu"]
+    assert main(args + ["--expert-dtype", "mxfp4"]) == 0
+    mx = json.loads(capsys.readouterr().out)["memory_breakdown_bytes"]["expert_weight_bytes_per_gpu"]
+    assert mx < bf16 / 3.5  # 4.25 of 16 bits, the replicated bf16 router aside
