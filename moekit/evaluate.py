@@ -201,7 +201,8 @@ class Evaluation:
 
     @property
     def ops(self) -> pd.DataFrame:
-        """Time per op on the busiest stage, per phase, with the bound that sets it."""
+        """Time per op on the busiest stage, per phase, with the bound that sets it (collectives at
+        the share the overlap leaves exposed)."""
         rows = []
         for phase in PHASES:
             prefix = phase + "_"
@@ -209,7 +210,10 @@ class Evaluation:
             def get(name: str, prefix: str = prefix) -> float:
                 return self.values.get(prefix + name, self.values.get(name))
 
-            overlap = self.workload.comm_overlap
+            collectives = {op: (per_layer * (1.0 if count_name is None else get(count_name)), get(name))
+                           for op, (name, per_layer, count_name) in COLLECTIVES.items()}
+            raw = sum(count * t for count, t in collectives.values())
+            exposed = get("stage_comm_time_s") / raw if raw > 0 else 1.0  # the share overlap leaves
             for op, count_name in OPS.items():
                 count = 1.0 if count_name is None else get(count_name)
                 if count == 0 or get(f"{op}_time_s") == 0:
@@ -221,14 +225,12 @@ class Evaluation:
                                  compute_s=compute, memory_s=memory, comm_s=0.0,
                                  time_s=count * get(f"{op}_time_s"),
                                  bound="compute" if compute >= memory else "memory"))
-            for op, (name, per_layer, count_name) in COLLECTIVES.items():
-                count = per_layer * (1.0 if count_name is None else get(count_name))
-                t = get(name)
+            for op, (count, t) in collectives.items():
                 if count == 0 or t == 0:
                     continue
                 rows.append(dict(phase=phase, op=op, count=count, flops_per_gpu=0.0,
                                  bytes_per_gpu=np.nan, compute_s=0.0, memory_s=0.0, comm_s=t,
-                                 time_s=count * t * (1 - overlap), bound="communication"))
+                                 time_s=count * t * exposed, bound="communication"))
         return pd.DataFrame(rows)
 
     @property

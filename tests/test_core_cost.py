@@ -208,3 +208,10 @@ def test_comm_fraction_is_the_collectives_share_of_the_ops_table():
         comm = part[part.bound == "communication"].time_s.sum()
         assert r[f"{phase}_comm_fraction"] == pytest.approx(comm / part.time_s.sum())
         assert part.time_s.sum() == pytest.approx(r[f"{phase}_stage_time_s"])
+
+
+def test_the_op_table_shows_the_collectives_overlap_leaves_exposed():
+    work = Workload(batch=64, prompt_len=2048, comm_overlap=0.5)
+    r = evaluate(moekit.load_model("mixtral-8x7b"), H100, work, Strategy.parse("TP1-EP8-DP8", "folded"))
+    ops = r.ops[(r.ops.phase == "prefill") & (r.ops.bound == "communication")]
+    assert ops.time_s.sum() == pytest.approx(r["prefill_stage_comm_time_s"])
