@@ -92,7 +92,8 @@ def model_inputs(model: Model) -> dict[str, float]:
     }
 
 
-def hardware_inputs(hardware: Hardware, workload: Workload | str, stack: Stack = NO_STACK) -> dict[str, float]:
+def hardware_inputs(hardware: Hardware, workload: Workload | str,
+                    stack: Stack = NO_STACK) -> dict[str, float]:
     """Input symbol values of a GPU running `workload`'s precisions (or computing everything in one
     dtype) under `stack` (its efficiencies replace the preset's; its terms are the stack symbols)."""
     if isinstance(workload, str):

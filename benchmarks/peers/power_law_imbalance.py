@@ -1,8 +1,9 @@
 """The expert load imbalance behind aiconfigurator's expert-parallel MoE times.
 
 aiconfigurator 0.12.0 prices an expert-parallel MoE layer from kernel tables its collector measured
-with power-law routing (its default workload distribution, exponent 1.2; 1.01 for DeepSeek): per row, tokens per expert
-drawn from a power law, the experts laid out E/ep per rank, and the busiest rank's kernel timed.
+with power-law routing (its default workload distribution, exponent 1.2; 1.01 for DeepSeek): per row,
+tokens per expert drawn from a power law, the experts laid out E/ep per rank, and the busiest rank's
+kernel timed.
 moekit's uniform-routing imbalance does not describe those rows; this script computes, for every
 expert-parallel row of data/peers/aiconfigurator_estimates.csv, the busiest-rank / mean load that
 routing implies and writes it to the row's `expert_imbalance` column, so that moekit is scored
@@ -21,6 +22,7 @@ mean over `--samples` draws (fixed seed: the column is reproducible).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,7 @@ def busiest_rank_load(rng: np.random.Generator, tokens: int, experts: int, top_k
                       alpha: float = ALPHA) -> int:
     """Routed copies on the busiest of `ep` ranks for one draw of power-law routing."""
     low, high = (1.0, 0.8 * tokens) if tokens * top_k > experts else (0.01, 2.0)
-    weights = power_law(rng, experts, alpha, low, max(high, low * (1 + 1e-9)))
+    weights = power_law(rng, experts, alpha, low, max(high, low * (1 + 1e-9)))  # T = 1: an empty range
     copies = tokens * top_k
     per_expert = np.minimum(np.round(weights / weights.sum() * copies), tokens).reshape(ep, -1)
     rank = per_expert.sum(axis=1)
@@ -79,8 +81,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=400)
     p.add_argument("--csv", type=Path, default=ESTIMATES)
     args = p.parse_args()
-    import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # moekit's presets, run from a checkout
     from moekit.spec.presets import load_model
 
     df = pd.read_csv(args.csv)

@@ -31,6 +31,9 @@ COLUMNS = ["source", "stack", "model", "hardware", "phase", "batch", "prompt_len
 #: a precision column of the sources -> moekit dtype (aiconfigurator's quant modes, e2e's dtype)
 QUANT = {"fp8": "fp8", "fp8_block": "fp8", "bfloat16": "bf16", "bf16": "bf16", "float16": "bf16",
          "w4a16_mxfp4": "mxfp4"}
+#: moekit precision column -> the peer's quant-mode column it comes from
+PEER_QUANT_COLUMNS = {"weight_dtype": "gemm_quant", "expert_dtype": "moe_quant", "kv_dtype": "kv_quant",
+                      "attention_dtype": "fmha_quant"}
 #: e2e.csv's stack column -> moekit stack
 E2E_STACKS = {"hf-transformers-eager": "hf-transformers", "hf-transformers-graph": "hf-transformers-graph",
               "reference-eager": "pytorch-eager", "reference-graph": "pytorch-graph"}
@@ -101,18 +104,14 @@ def peer_rows() -> pd.DataFrame:
         "model": df["model"], "hardware": df["system"].map(_gpu), "phase": df["phase"],
         "batch": df["batch"], "prompt_len": df["isl"], "context": df["context"],
         "gpus": df["gpus"], "tp": df["tp"], "dp": dp, "ep": df["moe_ep"], "etp": df["moe_tp"],
-        "weight_dtype": df["gemm_quant"].map(QUANT), "expert_dtype": df["moe_quant"].map(QUANT),
-        "kv_dtype": df["kv_quant"].map(QUANT), "attention_dtype": df["fmha_quant"].map(QUANT),
+        **{column: df[source].map(QUANT) for column, source in PEER_QUANT_COLUMNS.items()},
         # the busiest/mean expert-rank load of the peer's power-law routing
         # (benchmarks/peers/power_law_imbalance.py; 0: no expert parallelism, moekit computes 1)
         "expert_imbalance": df["expert_imbalance"] if "expert_imbalance" in df else 0.0,
         "measured_s": df["measured_s"]})
     out = out.join(_peer_op_groups(df))
-    for column in ("weight_dtype", "expert_dtype", "kv_dtype", "attention_dtype"):
-        unknown = sorted(set(df.loc[out[column].isna(), {"weight_dtype": "gemm_quant",
-                                                          "expert_dtype": "moe_quant",
-                                                          "kv_dtype": "kv_quant",
-                                                          "attention_dtype": "fmha_quant"}[column]]))
+    for column, source in PEER_QUANT_COLUMNS.items():
+        unknown = sorted(set(df.loc[out[column].isna(), source]))
         if unknown:
             raise SpecError(f"{path.name}", f"quant mode(s) {', '.join(map(str, unknown))} have no "
                             f"moekit precision; known: {', '.join(QUANT)}")
@@ -183,9 +182,9 @@ def predict_prepared(prepared: Prepared, stack: Stack, op_groups: bool = False):
         n = len(index)
 
         def phased(name: str) -> np.ndarray:
-            with np.errstate(all="ignore"):
-                return np.where(is_prefill, np.broadcast_to(values.get("prefill_" + name, values.get(name, 0.0)), n),
-                                np.broadcast_to(values.get("decode_" + name, values.get(name, 0.0)), n))
+            def of(phase: str) -> np.ndarray:
+                return np.broadcast_to(values.get(f"{phase}_{name}", values.get(name, 0.0)), n)
+            return np.where(is_prefill, of("prefill"), of("decode"))
 
         out[index] = np.where(is_prefill, np.broadcast_to(values["ttft_s"], n),
                               np.broadcast_to(values["tpot_s"], n))

@@ -2,8 +2,9 @@
 
 A row is `fit` when its stack was fitted to it (a model of the stack file's `calibrate.fit_models`,
 inside `calibrate.fit_only`), otherwise `held_out`: rows of other models, and a fit model's rows the
-fit left out (expert-parallel rows, say), meet the stack for the first time here. The targets (issue 11): median |error| on held-out
-rows at most 15% for the engine stacks and the plain-PyTorch ones, 20% for Hugging Face transformers.
+fit left out (expert-parallel rows, say), meet the stack for the first time here. The targets
+(issue 11): median |error| on held-out rows at most 15% for the engine stacks and the plain-PyTorch
+ones, 20% for Hugging Face transformers.
 """
 
 from __future__ import annotations

@@ -24,10 +24,8 @@ def _run_evaluate(args) -> None:
           f"(read as {strategy.convention}: {strategy.notation or strategy.label})")
     print(f"stack: {stack.name} ({stack.engine}); every time below assumes it")
     print(f"workload: batch {workload.batch}, prompt {workload.prompt_len}, output "
-          f"{workload.output_len}, decode context {workload.decode_context}, weights "
-          f"{workload.weight_dtype}"
-          + (f", experts {workload.expert_dtype}" if workload.expert_dtype != workload.weight_dtype else "")
-          + f", KV {workload.kv_dtype}; MFU {hardware.mfu:.3g}, HBM utilisation "
+          f"{workload.output_len}, decode context {workload.decode_context}, {workload.precisions}; "
+          f"MFU {hardware.mfu:.3g}, HBM utilisation "
           f"{hardware.hbm_utilization:.3g}")
     print(f"\nparams: total {result['total_params'] / 1e9:.3f} B, active "
           f"{result['active_params'] / 1e9:.3f} B")

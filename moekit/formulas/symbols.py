@@ -173,7 +173,8 @@ n_draft = symbol("draft_tokens", "n_{d}", "speculative (MTP) tokens a decode ste
 acc = symbol("accepted_tokens", r"\bar{a}", "tokens a decode step yields per sequence on average "
              "(1 + accepted drafts)", "1")
 overlap = symbol("comm_overlap", r"\omega", "share of the shorter of a layer's compute and collectives "
-                 "hidden by running them side by side (1: only the longer counts; two-batch overlap: 1/2)", "1")
+                 "hidden by running them side by side (1: only the longer counts; two-batch overlap: "
+                 "1/2)", "1")
 
 # --- strategy ---------------------------------------------------------------------
 dp = symbol("dp", "dp", "data-parallel degree of attention (replicas of the dense part)", "1")

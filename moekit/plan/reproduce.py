@@ -64,10 +64,9 @@ def _strategy(pool: dict, where: str) -> Strategy:
     return Strategy(dp=dp, tp=tp, ep=ep, etp=dp * tp // ep)
 
 
-def _pool_step(d: dict, pool: dict, phase: str, batch: int, context: int, where: str, notes: list,
-               expert_share: list | None = None):
-    """Step time (s) of a pool: prefill (TTFT of `batch` prompts) or one decode step; a prefill's
-    routed-expert share (s) is appended to `expert_share` when given."""
+def _pool_step(d: dict, pool: dict, phase: str, batch: int, context: int, where: str, notes: list):
+    """Step time (s) of a pool: prefill (TTFT of `batch` prompts) or one decode step, its strategy
+    and the whole evaluation."""
     model, gpu = load_model(d["model"]), load_hardware(d["hardware"])
     stack = load_stack(d["stack"])
     a2a = pool.get("moe_a2a")
@@ -95,9 +94,7 @@ def _pool_step(d: dict, pool: dict, phase: str, batch: int, context: int, where:
     if deepep:
         notes.append(f"{where}: DeepEP dispatches in fp8 and combines in bf16")
     result = evaluate(model, gpu, work, strategy, check=False, stack=stack)
-    if phase == "prefill" and expert_share is not None:
-        expert_share.append(result["prefill_expert_path_time_s"])
-    return result["ttft_s" if phase == "prefill" else "tpot_s"], strategy
+    return result["ttft_s" if phase == "prefill" else "tpot_s"], strategy, result
 
 
 def _disagg(d: dict, r: Reproduction) -> None:
@@ -112,7 +109,7 @@ def _disagg(d: dict, r: Reproduction) -> None:
                 continue
             gpus = int(pre["gpus"])
             prompts = max(int(round(tokens * gpus / isl)), 1)
-            t_p, _ = _pool_step(d, pre, "prefill", prompts, isl, f"{r.name}.prefill", r.assumptions)
+            t_p, _, _ = _pool_step(d, pre, "prefill", prompts, isl, f"{r.name}.prefill", r.assumptions)
             per_gpu = prompts * isl / t_p / gpus
             r.predicted[metric] = per_gpu * (gpn if metric.endswith("per_node") else 1)
         elif metric.startswith("output_tokens") or metric in ("tpot_s", "tokens_per_s_per_user"):
@@ -125,7 +122,7 @@ def _disagg(d: dict, r: Reproduction) -> None:
                 continue
             gpus = int(dec["gpus"])
             context = int(dec.get("kv_cache_length") or isl)
-            t_d, _ = _pool_step(d, dec, "decode", int(batch) * gpus, context, f"{r.name}.decode",
+            t_d, _, _ = _pool_step(d, dec, "decode", int(batch) * gpus, context, f"{r.name}.decode",
                                 r.assumptions)
             values = {"output_tokens_per_s_per_gpu": batch / t_d,
                       "output_tokens_per_s_per_node": batch / t_d * gpn, "tpot_s": t_d,
@@ -151,11 +148,10 @@ def _agg(d: dict, r: Reproduction) -> None:
         return
     gpus = int(pool["gpus"])
     n = int(pool["batch_per_gpu"]) * gpus
-    t_d, strategy = _pool_step(d, pool, "decode", n, isl + osl // 2, f"{r.name}.deployment", r.assumptions)
-    experts: list = []
-    one, _ = _pool_step(d, pool, "prefill", strategy.dp, isl, f"{r.name}.deployment", [], experts)
+    t_d, strategy, _ = _pool_step(d, pool, "decode", n, isl + osl // 2, f"{r.name}.deployment", r.assumptions)
+    one, _, prefill = _pool_step(d, pool, "prefill", strategy.dp, isl, f"{r.name}.deployment", [])
     v = {"concurrency": n, "isl": isl, "osl": osl, "decode_step_s": t_d, "attention_dp": strategy.dp,
-         "prompt_per_rank_prefill_s": one, "prompt_per_rank_expert_s": experts[0],
+         "prompt_per_rank_prefill_s": one, "prompt_per_rank_expert_s": prefill["prefill_expert_path_time_s"],
          "attention_dp_balanced": 0.0,
          "step_host_s": load_stack(d["stack"]).step_overhead,
          "gpus_per_instance": gpus}

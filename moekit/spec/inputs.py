@@ -419,6 +419,12 @@ class Workload:
             raise SpecError(where, f"comm_overlap={self.comm_overlap!r} must be between 0 and 1")
 
     @property
+    def precisions(self) -> str:
+        """The precisions in words: 'weights bf16, experts mxfp4, KV bf16' (experts only when they differ)."""
+        experts = f", experts {self.expert_dtype}" if self.expert_dtype != self.weight_dtype else ""
+        return f"weights {self.weight_dtype}{experts}, KV {self.kv_dtype}"
+
+    @property
     def expert_weight_only(self) -> bool:
         """Whether the expert kernels dequantize their weights (4-bit weights, wider compute)."""
         return self.expert_dtype != self.weight_dtype and self.expert_dtype in WEIGHT_ONLY_DTYPES

@@ -276,9 +276,7 @@ def scenario_table(scenario) -> pd.DataFrame:
             ("GPU", f"{s.hardware.name}: {s.hardware.memory_bytes / 1e9:g} GB, MFU {s.hardware.mfu:g}, "
                     f"HBM util {s.hardware.hbm_utilization:g}"),
             ("workload", f"batch {w.batch}, prompt {w.prompt_len}, output {w.output_len}, "
-                         f"weights {w.weight_dtype}"
-                         + (f", experts {w.expert_dtype}" if w.expert_dtype != w.weight_dtype else "")
-                         + f", KV {w.kv_dtype}")]
+                         f"{w.precisions}")]
     if s.strategy is not None:
         rows.append(("strategy", f"{s.strategy.notation or s.strategy.label} read as "
                                  f"{s.strategy.convention}: {s.strategy.label} ({s.strategy.gpus} GPUs)"))
