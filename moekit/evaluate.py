@@ -89,6 +89,7 @@ def model_inputs(model: Model) -> dict[str, float]:
         "expert_ffn_dim": model.expert_ffn_dim, "ffn_matrices": 3.0 if model.gated_ffn else 2.0,
         "num_shared_experts": model.num_shared_experts,
         "shared_expert_ffn_dim": model.shared_expert_ffn_dim, "dense_ffn_dim": model.dense_ffn_dim,
+        "attention_sinks": float(model.attention_sinks),
     }
 
 

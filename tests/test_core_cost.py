@@ -6,6 +6,7 @@ import pytest
 
 import moekit
 from moekit import Strategy, Workload, evaluate
+from moekit.spec.stack import Stack
 
 SEED = moekit.load_model("seed-30b-moe")
 SEED_GPU = moekit.load_hardware("seed-gpu")
@@ -215,3 +216,46 @@ def test_the_op_table_shows_the_collectives_overlap_leaves_exposed():
     r = evaluate(moekit.load_model("mixtral-8x7b"), H100, work, Strategy.parse("TP1-EP8-DP8", "folded"))
     ops = r.ops[(r.ops.phase == "prefill") & (r.ops.bound == "communication")]
     assert ops.time_s.sum() == pytest.approx(r["prefill_stage_comm_time_s"])
+
+
+def test_sharded_experts_compute_a_column_shard_of_every_pair():
+    # tp=8 attention, ep=1, etp=8: each GPU computes f/8 columns of all T k routed pairs, so its
+    # pairs are T k (not T k / 8), each 1/8 of an expert's FLOPs, and the GEMM rows per expert grow
+    w = Workload(batch=8, prompt_len=512, output_len=1, weight_dtype="fp16")
+    r = evaluate(SEED, SEED_GPU, w, Strategy(tp=8, ep=1, etp=8))
+    tokens, k, d, f = 8 * 512, 2, 1024, 2048
+    assert r["prefill_expert_pairs_per_gpu"] == pytest.approx(tokens * k)
+    assert r["prefill_experts_flops_per_gpu"] == pytest.approx(tokens * k * 2 * 2 * d * f / 8)
+    assert r["prefill_experts_gemm_rows"] == pytest.approx(tokens * k / 64)  # all 64 experts hit
+    balanced = dataclasses.replace(w, expert_imbalance=1.0)  # EP at even load: the same FLOPs
+    ep8 = evaluate(SEED, SEED_GPU, balanced, Strategy(tp=8, ep=8, etp=1))
+    assert ep8["prefill_experts_flops_per_gpu"] == pytest.approx(r["prefill_experts_flops_per_gpu"])
+
+
+def test_a_masking_stack_passes_over_every_pair_of_its_expert_group():
+    # SGLang/vLLM EP without an all-to-all backend: TP attention already holds the T tokens, so no
+    # dispatch; each of the ep = 8 ranks still writes zeros for and sums the pairs of the other 7
+    masked = Stack(name="masked", all_to_all="allgather",
+                          efficiency={"elementwise_hbm_utilization": 0.5})
+    w = Workload(batch=8, prompt_len=512, output_len=1, weight_dtype="fp16", expert_imbalance=1.0)
+    r = evaluate(SEED, SEED_GPU, w, Strategy(tp=8, ep=8, etp=1), stack=masked)
+    tokens, k, d, f = 8 * 512, 2, 1024, 2048
+    assert r["prefill_experts_masked_pairs_per_gpu"] == pytest.approx(tokens * k * 7 / 8)
+    per_pair = (2 * 2 - 1) * f + 2 * d  # non-gated: zeros f and d, activation read f write f, sum d
+    assert r["prefill_experts_masked_bytes_per_gpu"] == pytest.approx(tokens * k * 7 / 8 * per_pair * 2)
+    assert r["prefill_experts_masked_time_s"] == pytest.approx(
+        r["prefill_experts_masked_bytes_per_gpu"] / (SEED_GPU.hbm_bandwidth * 0.5))
+    assert r["prefill_ep_alltoall_time_s"] == 0
+    nccl = evaluate(SEED, SEED_GPU, w, Strategy(tp=8, ep=8, etp=1),
+                    stack=dataclasses.replace(masked, all_to_all="nccl"))
+    assert nccl["prefill_experts_masked_pairs_per_gpu"] == 0 and nccl["prefill_ep_alltoall_time_s"] > 0
+
+
+def test_a_masking_stack_all_gathers_the_tokens_of_attention_dp_ranks():
+    # dp=8 attention ranks, ep=8: each GPU receives the other 7 ranks' tokens, d wide
+    masked = Stack(name="masked", all_to_all="allgather")
+    w = Workload(batch=64, prompt_len=512, output_len=1, weight_dtype="fp16")
+    r = evaluate(SEED, SEED_GPU, w, Strategy(dp=8, ep=8), stack=masked)
+    message = 7 * 64 / 8 * 512 * 1024 * 2
+    assert r["prefill_ep_allgather_message_bytes"] == pytest.approx(message)
+    assert r["prefill_ep_alltoall_time_s"] == pytest.approx(message / 400e9 + 7 * SEED_GPU.intra_node_latency)

@@ -175,3 +175,76 @@ def test_summary_marks_a_missed_target():
 def test_an_evaluation_renders_itself_naming_its_stack():
     page = run(stack="sglang")._repr_html_()
     assert "stack sglang (SGLang" in page and "TPOT" in page and "GB of 141 GB" in page
+
+
+def test_fused_moe_runs_only_the_activation_and_the_top_k_sum_as_separate_kernels():
+    fused = Stack(name="f", moe_kernel="fused-moe", efficiency={"elementwise_hbm_utilization": 1.0})
+    grouped = dataclasses.replace(fused, moe_kernel="grouped-gemm")
+    pairs = WORK.batch * 1024 * QWEN.top_k
+    d, f = QWEN.d_model, QWEN.expert_ffn_dim
+    assert run(stack=fused)["prefill_experts_elementwise_bytes_per_gpu"] == pytest.approx(
+        pairs * (3 * f + d + d / QWEN.top_k) * 2)  # SwiGLU reads 2f, writes f; the sum reads d
+    assert run(stack=grouped)["prefill_experts_elementwise_bytes_per_gpu"] == pytest.approx(
+        pairs * (7 * d + d / QWEN.top_k + 5 * f) * 2)
+
+
+def test_every_stored_stack_fit_is_current():
+    # a stored fit is used only while everything it was fitted from is byte-identical; when this
+    # fails, the cost model, a preset or the measured rows changed: run `moekit validate --refit`
+    from moekit.spec.stack import FITTED_DIR, fit_fingerprint
+    for name in ("sglang", "vllm", "trtllm", "hf-transformers", "pytorch-eager", "pytorch-graph"):
+        stored = json.loads((FITTED_DIR / f"{name}.json").read_text())
+        stack_file = (moekit.resources.DATA_DIR / "stacks" / f"{name}.yaml").read_bytes()
+        assert stored["fingerprint"] == fit_fingerprint(stack_file), f"{name}: run moekit validate --refit"
+
+
+def test_a_stored_fit_is_what_a_fresh_fit_gives():
+    from moekit.calibration.stacks import fit_rows_stack
+    preset = load_stack_preset("sglang")
+    base = dataclasses.replace(preset.spec, efficiency={k: v for k, v in preset.spec.efficiency.items()
+                                                        if k not in preset.calibration["fitted"]})
+    fresh, provenance = fit_rows_stack(base, preset.calibrate)
+    assert fresh.efficiency == pytest.approx(preset.spec.efficiency, rel=1e-9)
+    assert fresh.step_overhead == pytest.approx(preset.spec.step_overhead, rel=1e-9)
+    assert provenance["fit_rows"] == preset.calibration["fit_rows"]
+
+
+def test_a_stored_fit_is_used_only_for_the_stack_file_it_was_fitted_from(tmp_path, monkeypatch):
+    from moekit.spec import stack as stack_module
+    monkeypatch.setattr(stack_module, "FITTED_DIR", tmp_path)
+    calls = []
+
+    def fit(spec, calibrate):
+        calls.append(spec.name)
+        return dataclasses.replace(spec, step_overhead=1e-3), {"fitted": {"step_overhead": 1e-3}}
+
+    spec, original = Stack(name="s"), b"name: s\n"
+    stack_module._fitted(spec, {}, fit, original, refit=True)  # fits and stores
+    again, _ = stack_module._fitted(spec, {}, fit, original)  # read back: no fit
+    assert calls == ["s"] and again.step_overhead == 1e-3
+    stack_module._fitted(spec, {}, fit, original + b"# changed\n")  # another file: fitted afresh
+    assert calls == ["s", "s"]
+
+
+def test_repeated_kv_heads_are_copied_out_and_read_once_per_query_head():
+    # Qwen3-30B-A3B: 32 query heads over 4 KV heads of 128; a decode step at context 2048 reads
+    # 2048 keys per sequence; the copy reads 4 heads and writes 32, attention reads 32 not 4
+    r = run(stack=Stack(name="hf", gqa_kv_repeated=True))
+    per_token = 2 * 128 * 2 * 32 * 2  # K and V, head_dim, (the copy's write + attention's read) x 32 heads, bf16
+    assert r["decode_attention_kv_repeat_bytes_per_gpu"] == pytest.approx(WORK.batch * 2048 * per_token)
+    assert run(moekit.load_model("olmoe-1b-7b"), stack=Stack(name="hf", gqa_kv_repeated=True))[
+        "decode_attention_kv_repeat_bytes_per_gpu"] == 0  # MHA: nothing to repeat
+    assert run()["decode_attention_kv_repeat_time_s"] == 0
+
+
+def test_a_model_with_sinks_runs_eager_attention_where_the_stack_has_no_sink_kernel():
+    oss = moekit.load_model("gpt-oss-20b")
+    assert oss.attention_sinks and not QWEN.attention_sinks
+    hf = Stack(name="hf", sinks_run_eager=True, efficiency={"elementwise_hbm_utilization": 1.0})
+    r = run(oss, stack=hf)
+    scores = WORK.batch * 1024 * 1024 * oss.num_heads  # every query against every key, masked ones too
+    assert r["prefill_attention_eager_scores_per_gpu"] == pytest.approx(scores)
+    assert r["prefill_attention_eager_bytes_per_gpu"] == pytest.approx(scores * 14 * 2)
+    assert r["prefill_attention_eager_time_s"] > scores * 14 * 2 / H200.hbm_bandwidth  # plus the masked half
+    assert run(stack=hf)["prefill_attention_eager_time_s"] == 0  # no sinks: SDPA as before
+    assert run(oss)["prefill_attention_eager_time_s"] == 0  # an engine's kernel takes the sinks

@@ -47,7 +47,8 @@ START_STACK = {**START, "step_overhead": 1e-3, "host_kernel_time": 5e-6}
 #: efficiencies of one kernel family cannot stand in for another's.
 OP_GROUPS = {
     "attention_proj": ({"attention_proj": "layers_per_stage"}, ("qkv_gemm", "proj_gemm")),
-    "attention_core": ({"attention_core": "layers_per_stage", "attention_mask": "layers_per_stage"},
+    "attention_core": ({"attention_core": "layers_per_stage", "attention_mask": "layers_per_stage",
+                        "attention_kv_repeat": "layers_per_stage", "attention_eager": "layers_per_stage"},
                        ("attention",)),
     "mla_block": ({"attention_proj": "layers_per_stage", "attention_core": "layers_per_stage",
                    "mla_reexpand": "layers_per_stage"}, ("mla_block",)),
@@ -156,7 +157,7 @@ def prepare(rows: pd.DataFrame) -> Prepared:
     precisions = ["weight_dtype", "expert_dtype", "kv_dtype", "attention_dtype"]
     for key, group in rows.groupby(["model", "hardware", *precisions], sort=False):
         model = load_model(key[0])
-        dtypes = dict(zip(precisions, key[2:]))
+        dtypes = dict(zip(precisions, key[2:], strict=True))
         records = []
         for r in group.itertuples(index=False):
             prompt = int(r.prompt_len) if r.phase == "prefill" else max(int(r.context), 1)
@@ -180,19 +181,21 @@ def predict_prepared(prepared: Prepared, stack: Stack, op_groups: bool = False):
     for index, attention, gpu, precision, inputs, is_prefill in prepared.groups:
         values = evaluate_arrays(attention, {**hardware_inputs(gpu, precision, stack), **inputs})
         n = len(index)
-
-        def phased(name: str) -> np.ndarray:
-            def of(phase: str) -> np.ndarray:
-                return np.broadcast_to(values.get(f"{phase}_{name}", values.get(name, 0.0)), n)
-            return np.where(is_prefill, of("prefill"), of("decode"))
-
         out[index] = np.where(is_prefill, np.broadcast_to(values["ttft_s"], n),
                               np.broadcast_to(values["tpot_s"], n))
         if op_groups:
             for g, (ops, _) in OP_GROUPS.items():
-                groups[g][index] = sum(phased(f"{op}_time_s") * (1.0 if count is None else phased(count))
+                groups[g][index] = sum(_phased(values, is_prefill, f"{op}_time_s")
+                                       * (1.0 if count is None else _phased(values, is_prefill, count))
                                        for op, count in ops.items())
     return (out, groups) if op_groups else out
+
+
+def _phased(values: dict, is_prefill: np.ndarray, name: str) -> np.ndarray:
+    """A formula's value per row: its prefill_ form on prefill rows, its decode_ form on the others."""
+    def of(phase: str) -> np.ndarray:
+        return np.broadcast_to(values.get(f"{phase}_{name}", values.get(name, 0.0)), len(is_prefill))
+    return np.where(is_prefill, of("prefill"), of("decode"))
 
 
 def predict_rows(rows: pd.DataFrame, stack: Stack) -> np.ndarray:

@@ -9,7 +9,6 @@ ones, 20% for Hugging Face transformers.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from moekit.calibration.stacks import predict_rows, stack_rows

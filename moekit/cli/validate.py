@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from moekit.calibration import validate
 from moekit.cli.common import print_json
+from moekit.spec.stack import refit_stacks
 
 
 def _run(args) -> None:
+    if args.refit:
+        print("refitted and stored in data/stacks/fitted/: " + ", ".join(refit_stacks()))
     rows = validate.validation_rows(args.stack or None)
     if args.format == "json":
         print_json(validate.to_dict(rows))
@@ -31,4 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--stack", action="append", help="only this stack (repeatable; default: all)")
     p.add_argument("--rows", action="store_true", help="also print every row")
     p.add_argument("--format", default="table", choices=["table", "json"])
+    p.add_argument("--refit", action="store_true",
+                   help="fit every calibrated stack afresh and store the fits (data/stacks/fitted/), which "
+                        "moekit uses while the files they were fitted from are unchanged")
     p.set_defaults(func=_run)

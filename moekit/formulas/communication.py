@@ -21,6 +21,9 @@ Legend (code name, input symbol: meaning [unit]):
     d                  d_model: hidden size (residual stream width) [1]
     dp                 dp: data-parallel degree of attention (replicas of the dense part) [1]
     ep                 ep: expert-parallel degree (experts split over GPUs) [1]
+    ep_mask            ep_masked: 1 when expert parallelism masks instead of dispatching: tokens all-gathered
+                        over the expert group, outputs reduce-scattered (SGLang's and vLLM's EP without an
+                        all-to-all backend) [1]
     etp                etp: tensor-parallel degree inside each expert [1]
     gpn                gpus_per_node: GPUs in one node (NVLink domain) [1]
     k                  top_k: experts each token is routed to [1]
@@ -35,7 +38,7 @@ Legend (code name, input symbol: meaning [unit]):
 import sympy as sp
 
 from moekit.formulas.core import formula
-from moekit.formulas.parallel import tokens_per_rank
+from moekit.formulas.parallel import expert_group_tokens, tokens_per_rank
 from moekit.formulas.symbols import (
     a2a_bw,
     a2a_conc,
@@ -48,6 +51,7 @@ from moekit.formulas.symbols import (
     d,
     dp,
     ep,
+    ep_mask,
     etp,
     gpn,
     k,
@@ -94,8 +98,8 @@ ep_message = formula(
     "hit, to every etp shard there, at the mean of the dispatch's and the combine's bytes per element "
     "(the layer's two all-to-alls together move one of each)",
     tokens_per_rank / tp * ep_ranks_hit * d * etp * (b_disp + b_a) / 2, latex="m_{ep}")
-t_ep_a2a = formula(
-    "ep_alltoall_time_s", "s",
+t_ep_alltoall = formula(
+    "ep_alltoall_only_time_s", "s",
     "one all-to-all over the ep x etp expert group (dispatch, or combine of partial outputs): "
     "(n-1)/n of the payload leaves the GPU, intra- and inter-node parts in parallel, one "
     "latency per peer (one in all when the stack sends to all peers at once, as DeepEP does); zero "
@@ -104,7 +108,27 @@ t_ep_a2a = formula(
            ep_message * (expert_group_gpus - expert_group_local_gpus) / expert_group_gpus / bw_inter)
     + (a2a_conc * sp.Min(expert_group_gpus - 1, 1) + (1 - a2a_conc) * (expert_group_gpus - 1))
     * sp.Piecewise((a2a_lat, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
-    latex="t_{A2A}")
+    latex="t_{A2A}^{a2a}")
+ep_gather_message = formula(
+    "ep_allgather_message_bytes", "B",
+    "what one GPU of a masking stack receives in the token all-gather over its expert group (and "
+    "sends in the reduce-scatter of the outputs): the group's tokens beyond its own rank's, d wide",
+    sp.Max(expert_group_tokens - tokens_per_rank, 0) * d * b_a, latex="m_{ep}^{ag}")
+t_ep_gather = formula(
+    "ep_allgather_time_s", "s",
+    "one all-gather (dispatch) or reduce-scatter (combine) of a masking stack: that message over the "
+    "intra-node links, or the inter-node ones when the group spans nodes, one latency per peer "
+    "rank; zero under TP attention, whose ranks already hold the tokens",
+    ep_gather_message / sp.Piecewise((a2a_bw, sp.Eq(expert_group_gpus, expert_group_local_gpus)),
+                                     (bw_inter, True))
+    + sp.Max(expert_group_tokens / sp.Max(tokens_per_rank, 1) - 1, 0)
+    * sp.Piecewise((a2a_lat, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
+    latex="t_{A2A}^{ag}")
+t_ep_a2a = formula(
+    "ep_alltoall_time_s", "s",
+    "one expert dispatch or combine: the all-gather / reduce-scatter of a masking stack, else the "
+    "all-to-all",
+    ep_mask * t_ep_gather + (1 - ep_mask) * t_ep_alltoall, latex="t_{A2A}")
 
 pp_message = formula("pp_message_bytes", "B",
                      "activations one stage sends to the next, split over its tp ranks",

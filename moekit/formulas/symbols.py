@@ -37,6 +37,8 @@ tie = symbol("tie_embeddings", r"\tau", "1 when the LM head shares the embedding
 h = symbol("num_heads", "h", "attention (query) heads", "1")
 h_kv = symbol("num_kv_heads", "h_{kv}", "key/value heads (GQA groups; = h for MHA)", "1")
 d_h = symbol("head_dim", "d_{h}", "dimension of one attention head", "1")
+sinks = symbol("attention_sinks", r"\sigma_{sink}", "1 when a learned logit per head joins every "
+               "softmax (gpt-oss)", "1")
 qkv_bias = symbol("qkv_bias", r"\beta_{qkv}", "1 when q, k, v projections carry a bias", "1")
 r_q = symbol("q_lora_rank", "r_{q}", "MLA query compression rank (0: no compression)", "1")
 r_kv = symbol("kv_lora_rank", "r_{kv}", "MLA key/value latent rank", "1")
@@ -147,6 +149,21 @@ ar_one_shot = symbol("allreduce_one_shot", r"\sigma_{AR}", "1 when small TP all-
                      "custom all-reduce), 0 for NCCL's ring (2(n-1) latencies)", "1")
 a2a_conc = symbol("alltoall_concurrent", r"\kappa_{A2A}", "1 when the expert dispatch sends to all "
                   "peers at once (DeepEP: one latency per all-to-all), 0 for one latency per peer", "1")
+moe_fused = symbol("moe_fused", r"\phi_{moe}", "1 when the routed experts run as fused-MoE kernels "
+                   "(the GEMMs read their rows through the sorted token list: no permute copies; only "
+                   "the activation and the top-k sum are separate kernels), 0 for grouped GEMMs with "
+                   "separate permute and combine kernels", "1")
+ep_mask = symbol("ep_masked", r"\mu_{EP}", "1 when expert parallelism masks instead of dispatching: "
+                 "every rank holds all the tokens of its expert group (all-gathered over attention "
+                 "DP; TP attention already has them) and runs its fused-MoE kernels over all their "
+                 "routed pairs, non-local experts' rows written as zeros, the outputs summed by "
+                 "reduce-scatter (SGLang's and vLLM's EP without an all-to-all backend)", "1")
+sinks_eager = symbol("sinks_run_eager", r"\epsilon_{sink}", "1 when the stack runs a model with "
+                     "attention sinks through eager attention (transformers: its SDPA path has no sinks), "
+                     "0 when its kernel takes them", "1")
+kv_rep = symbol("gqa_kv_repeated", r"\rho_{kv}", "1 when attention first copies each grouped K, V head "
+                "once per query head it serves (transformers' repeat_kv, whenever its SDPA gets a mask), "
+                "0 when the kernel reads the grouped heads as they are", "1")
 mask_mat = symbol("causal_mask_materialized", r"\mu_{mask}", "1 when attention reads a "
                   "materialised causal mask (one byte per query-key pair), 0 when the kernel masks "
                   "by position", "1")

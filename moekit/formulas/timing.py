@@ -39,12 +39,16 @@ Legend (code name, input symbol: meaning [unit]):
     ctx                attended_context: mean context a new token attends to ((S+1)/2 causal prefill, C
                         decode) [1]
     d                  d_model: hidden size (residual stream width) [1]
+    d_h                head_dim: dimension of one attention head [1]
     d_nope             qk_nope_head_dim: MLA per-head q/k dimension without RoPE [1]
     d_rope             qk_rope_head_dim: MLA per-head q/k RoPE dimension [1]
     d_v                v_head_dim: MLA per-head value dimension [1]
     eager              eager_launch: 1 when this step's kernels are launched from the host one by one
                         (prefill; decode without a CUDA graph), 0 under a CUDA graph [1]
     ep                 ep: expert-parallel degree (experts split over GPUs) [1]
+    ep_mask            ep_masked: 1 when expert parallelism masks instead of dispatching: every rank holds all
+                        the tokens of its expert group and runs its fused-MoE kernels over all their routed
+                        pairs (SGLang's and vLLM's EP without an all-to-all backend) [1]
     etp                etp: tensor-parallel degree inside each expert [1]
     ew_kernel          elementwise_kernel_time: fixed time of one elementwise kernel (launch, ramp, tail)
                         [s]
@@ -73,6 +77,9 @@ Legend (code name, input symbol: meaning [unit]):
     imb_given          expert_imbalance_given: stated busiest/mean expert-GPU load (0: compute it) [1]
     k                  top_k: experts each token is routed to [1]
     kv_len             kv_read_len: KV-cache tokens read per sequence in this step [1]
+    kv_rep             gqa_kv_repeated: 1 when attention first copies each grouped K, V head once per query
+                        head it serves (transformers' repeat_kv, whenever its SDPA gets a mask), 0 when the
+                        kernel reads the grouped heads as they are [1]
     launch             kernel_overhead: fixed time per op (kernel launches; lower with CUDA graphs) [s]
     m                  microbatches: micro-batches that fill the pipeline [1]
     mask_mat           causal_mask_materialized: 1 when attention reads a materialised causal mask (one
@@ -80,6 +87,9 @@ Legend (code name, input symbol: meaning [unit]):
     mfu                mfu: achieved fraction of peak FLOP/s (model FLOPs utilisation) [1]
     mla_re             mla_reexpand: 1 when decode re-expands the MLA latent cache to full keys and values
                         every step (not absorbed), 0 when absorbed [1]
+    moe_fused          moe_fused: 1 when the routed experts run as fused-MoE kernels (no permute copies; only
+                        the activation and the top-k sum are separate kernels), 0 for grouped GEMMs with
+                        separate permute and combine kernels [1]
     n_k                kernels_per_layer: kernels one transformer layer launches [1]
     n_mat              ffn_matrices: weight matrices per FFN: 3 gated (SwiGLU), 2 plain [1]
     n_q                queries_per_seq: new tokens per sequence in this step (S prefill, 1 decode) [1]
@@ -92,6 +102,9 @@ Legend (code name, input symbol: meaning [unit]):
     r_kv               kv_lora_rank: MLA key/value latent rank [1]
     rows_half          gemm_half_rows: GEMM rows (tokens) at which achieved FLOP/s is half of peak x MFU
                         (0: flat) [1]
+    sinks              attention_sinks: 1 when a learned logit per head joins every softmax (gpt-oss) [1]
+    sinks_eager        sinks_run_eager: 1 when the stack runs a model with attention sinks through eager
+                        attention (transformers: its SDPA path has no sinks), 0 when its kernel takes them [1]
     t_host             host_kernel_time: host time to launch one kernel from Python eagerly (a CUDA graph
                         replays them with none) [s]
     t_step             step_overhead: host time of one forward step outside the GPU kernels: scheduling,
@@ -150,11 +163,13 @@ from moekit.formulas.symbols import (
     bytes_half,
     ctx,
     d,
+    d_h,
     d_nope,
     d_rope,
     d_v,
     eager,
     ep,
+    ep_mask,
     etp,
     ew_kernel,
     ew_kernels,
@@ -164,8 +179,8 @@ from moekit.formulas.symbols import (
     exp_mfu,
     exp_peak,
     exp_rows_half,
-    exp_width_half,
     exp_util,
+    exp_width_half,
     f_d,
     f_e,
     f_s,
@@ -174,11 +189,13 @@ from moekit.formulas.symbols import (
     imb_given,
     k,
     kv_len,
+    kv_rep,
     launch,
     m,
     mask_mat,
     mfu,
     mla_re,
+    moe_fused,
     n_k,
     n_mat,
     n_q,
@@ -189,6 +206,8 @@ from moekit.formulas.symbols import (
     pp,
     r_kv,
     rows_half,
+    sinks,
+    sinks_eager,
     t_host,
     t_step,
     tp,
@@ -284,7 +303,11 @@ t_core = _op("attention_core", "attention scores and context of one layer",
              peak_=attn_peak)
 t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
                T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, T / tp, "router")
-expert_tokens = T * k / tp * imbalance
+expert_tokens = formula(
+    "expert_pairs_per_gpu", "1",
+    "routed (token, expert) pairs the busiest GPU's expert shards compute, each f_e / etp wide: "
+    "the expert group's T_ep k pairs over its ep ranks, at the busiest rank's load",
+    expert_group_tokens * k / ep * imbalance, latex=r"P_{exp}")
 
 
 def _elementwise_time(bytes_):
@@ -294,9 +317,11 @@ def _elementwise_time(bytes_):
 
 ew_expert_bytes = formula(
     "experts_elementwise_bytes_per_gpu", "B",
-    "token permute, activation and unpermute of the routed experts as separate kernels: per "
-    "routed copy gather 2d, SwiGLU (3 n_mat - 4) f, weighted combine 7d + d/k",
-    expert_tokens * (7 * d + d / sp.Max(k, 1) + (3 * n_mat - 4) * f_e / etp) * b_a,
+    "the routed experts' separate elementwise kernels: with grouped GEMMs, per routed pair the "
+    "token permute (gather 2d), SwiGLU (3 n_mat - 4) f and weighted combine 7d + d/k; with fused-MoE "
+    "kernels only the activation (read (n_mat - 1) f, write f) and the top-k sum (read d, write d/k)",
+    expert_tokens * ((1 - moe_fused) * (7 * d + (3 * n_mat - 4) * f_e / etp)
+                     + moe_fused * (n_mat * f_e / etp + d) + d / sp.Max(k, 1)) * b_a,
     latex=r"D^{GPU}_{exp,ew}")
 t_ew_experts = formula(
     "experts_elementwise_time_s", "s",
@@ -306,14 +331,28 @@ expert_width_factor = formula(
     "experts_width_factor", "1",
     "narrow expert shards run below rate: each GEMM's expert dimension is f_e / etp columns, "
     "1 + w_1/2 / (f_e / etp)", 1 + exp_width_half / sp.Max(f_e / etp, 1), latex=r"\phi_{w,exp}")
+masked_pairs = formula(
+    "experts_masked_pairs_per_gpu", "1",
+    "routed pairs of the expert group's tokens whose expert lives on another GPU, which a masking "
+    "stack's fused-MoE kernels still pass over (0 when the tokens are dispatched)",
+    ep_mask * sp.Max(expert_group_tokens * k - expert_tokens, 0), latex=r"P_{exp}^{mask}")
+masked_bytes = formula(
+    "experts_masked_bytes_per_gpu", "B",
+    "HBM bytes of those pairs: zeros written for both GEMM outputs ((n_mat - 1) f_e / etp and d), "
+    "the activation kernel's read and write (n_mat f_e / etp) and the top-k sum's read (d)",
+    masked_pairs * ((2 * n_mat - 1) * f_e / etp + 2 * d) * b_a, latex=r"D^{GPU}_{exp,mask}")
+t_masked = formula(
+    "experts_masked_time_s", "s",
+    "those bytes at the elementwise HBM bandwidth (0 when the stack dispatches, or unmodelled)",
+    _elementwise_time(masked_bytes), latex=r"t_{exp,mask}")
 t_experts = _op("experts", "routed experts of one MoE layer on the busiest expert GPU",
-                expert_tokens * F_experts / k,
+                expert_tokens * F_experts / (sp.Max(k, 1) * etp),
                 expected_experts_hit / ep * P_expert / etp * b_we
                 + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a,
                 expert_tokens / sp.Max(expected_experts_hit / ep, 1), "experts",
                 efficiency=(exp_mfu, exp_rows_half, exp_util, bytes_half),
-                fixed=exp_fixed + t_ew_experts, peak_=exp_peak,
-                kernel_flops=expert_tokens * F_experts / k * expert_width_factor)
+                fixed=exp_fixed + t_ew_experts + t_masked, peak_=exp_peak,
+                kernel_flops=expert_tokens * F_experts / (sp.Max(k, 1) * etp) * expert_width_factor)
 t_shared = _op("shared_experts", "shared experts of one MoE layer",
                T * F_shared / tp,
                P_shared / tp * b_w
@@ -373,6 +412,36 @@ mask_bytes = formula(
     mask_mat * seqs_per_rank * n_q * kv_len, latex=r"D^{GPU}_{mask}")
 t_mask = formula("attention_mask_time_s", "s", "reading that mask at the HBM bandwidth",
                  mask_bytes / (bw_hbm * util_hbm), latex=r"t_{mask}")
+kv_repeat_bytes = formula(
+    "attention_kv_repeat_bytes_per_gpu", "B",
+    "a stack that copies the grouped K, V heads out to one per query head: per token attended the "
+    "copy reads the grouped heads and writes h / tp heads, which attention then reads in their "
+    "place (2 h / tp heads moved in all; 0 for MHA and MLA)",
+    variants={"gqa": kv_rep * sp.Piecewise((1, h_kv < h), (0, True)) * seqs_per_rank * kv_len
+              * 2 * d_h * 2 * h / tp * b_kv,
+              "mla": sp.Integer(0)},
+    latex=r"D^{GPU}_{kv,rep}")
+t_kv_repeat = formula("attention_kv_repeat_time_s", "s", "that copy and re-read at the HBM bandwidth",
+                      kv_repeat_bytes / (bw_hbm * util_hbm), latex=r"t_{kv,rep}")
+eager_scores = formula(
+    "attention_eager_scores_per_gpu", "1",
+    "scores an eager attention writes to HBM in one layer: every query against every key it reads, "
+    "the causally masked ones too, per head on the GPU (0 unless the stack runs this model eagerly)",
+    sinks * sinks_eager * seqs_per_rank * n_q * kv_len * h / tp, latex=r"n_{scores}^{eager}")
+eager_bytes = formula(
+    "attention_eager_bytes_per_gpu", "B",
+    "HBM bytes of those scores: 14 passes (the QK^T product written; scale, mask add, sink concat, "
+    "max-subtract and softmax each read and write; the mask add also reads the mask, which no head "
+    "shares through cache; the max reads; the PV product reads), as transformers 5.17's gpt-oss "
+    "eager_attention_forward runs them",
+    eager_scores * 14 * b_a, latex=r"D^{GPU}_{attn,eager}")
+t_eager = formula(
+    "attention_eager_time_s", "s",
+    "what eager attention adds to a flash kernel: its score passes as elementwise kernels, and the "
+    "scores a flash kernel skips computed as GEMMs (4 d_h FLOPs each)",
+    _elementwise_time(eager_bytes)
+    + sp.Max(eager_scores - sinks * sinks_eager * attn_scores, 0) * 4 * d_h / (peak * mfu),
+    latex=r"t_{attn,eager}")
 t_host_layer = formula(
     "layer_host_time_s", "s",
     "host time to launch one layer's kernels eagerly; the GPU waits for it when it is longer than "
@@ -381,14 +450,16 @@ t_host_layer = formula(
 comm_share = 1 - overlap
 moe_kernels = formula(
     "moe_layer_kernel_time_s", "s", "kernels of one MoE layer on the busiest GPU",
-    t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask,
+    t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask + t_kv_repeat
+    + t_eager,
     latex=r"t_{L,moe}^{k}")
 moe_collectives = formula(
     "moe_layer_collective_time_s", "s", "collectives of one MoE layer: two all-reduces, two all-to-alls",
     2 * (t_tp_ar + t_ep_a2a), latex=r"t_{L,moe}^{c}")
 dense_kernels = formula(
     "dense_layer_kernel_time_s", "s", "kernels of one dense layer on the busiest GPU",
-    t_proj + t_core + t_dense + t_ew_layer + t_mla_re + t_mask, latex=r"t_{L,dense}^{k}")
+    t_proj + t_core + t_dense + t_ew_layer + t_mla_re + t_mask + t_kv_repeat
+    + t_eager, latex=r"t_{L,dense}^{k}")
 dense_collectives = formula(
     "dense_layer_collective_time_s", "s", "collectives of one dense layer: two all-reduces",
     2 * t_tp_ar, latex=r"t_{L,dense}^{c}")

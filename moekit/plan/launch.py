@@ -84,7 +84,9 @@ from moekit.spec.stack import ALL_TO_ALL
 #: the recorded flag list each command is checked against (data/engines/<stem>.yaml)
 ENGINE_FILES = {"vllm": "vllm", "sglang": "sglang", "router": "sglang-router"}
 MODES = ("agg", "disagg")
-A2A = (*ALL_TO_ALL, "deepep")  # "deepep": normal on prefill, low-latency on decode
+#: "allgather": the engines' default EP (no all-to-all flag); "deepep": normal on prefill, low-latency
+#: on decode
+A2A = (*(a for a in ALL_TO_ALL if a != "nccl"), "deepep")
 WEIGHT_DTYPES = ("bf16", "fp8")
 KV_DTYPES = ("bf16", "fp8")
 SGLANG_PORT, VLLM_PORT, ROUTER_PORT = 30000, 8100, 8000  # servers add their first GPU's index
@@ -130,7 +132,7 @@ class ServingOptions:
     weight_dtype: str = "bf16"  # bf16: the checkpoint as published; fp8: --quantization fp8
     kv_dtype: str = "bf16"  # bf16: the engine's default (the model dtype)
     chunked_prefill_tokens: int | None = None  # prefill tokens per step per attention-DP rank
-    a2a: str = "nccl"  # as Stack.all_to_all names it (nccl: engine default), or deepep: per phase
+    a2a: str = "allgather"  # as Stack.all_to_all names it (allgather: engine default), or deepep: per phase
     two_batch_overlap: bool = False
     mtp_tokens: int = 0  # draft tokens per step from the model's own MTP layers
     redundant_experts: int = 0  # EPLB replicas of hot experts (memory against imbalance)
@@ -155,7 +157,7 @@ class ServingOptions:
 
     @property
     def deepep(self) -> bool:
-        return self.a2a != "nccl"
+        return self.a2a.startswith("deepep")
 
     def deepep_mode(self, role: str) -> str:
         """normal, low_latency or auto (agg with a2a='deepep') for a pool of `role`."""
@@ -269,7 +271,7 @@ def _sglang_features(pool: Pool, role: str, o: ServingOptions, where: str) -> li
     s = pool.strategy
     _check_common(s, o, where, "SGLang 0.5.23")
     if o.two_batch_overlap and not o.deepep and s.dp == 1:
-        raise SpecError(where, "two_batch_overlap=True with a2a='nccl' needs dp > 1 (SGLang 0.5.23 "
+        raise SpecError(where, "two_batch_overlap=True with a2a='allgather' needs dp > 1 (SGLang 0.5.23 "
                         "overlaps the attention-DP gathers then); or use a DeepEP a2a")
     if o.mtp_tokens and s.pp > 1 and role != "prefill":
         raise SpecError(where, f"mtp_tokens={o.mtp_tokens} with pp={s.pp}: SGLang 0.5.23 runs MTP with "
@@ -471,7 +473,7 @@ def vllm_commands(model_id: str, mode: str, prefill: Pool, decode: Pool,
 def launch_commands(model_id: str, mode: str, prefill: Pool, decode: Pool, *,
                     gpus_per_node: int = 8, weight_dtype: str = "bf16", kv_dtype: str = "bf16",
                     max_model_len: int, chunked_prefill_tokens: int | None = None,
-                    a2a: str = "nccl", two_batch_overlap: bool = False, mtp_tokens: int = 0,
+                    a2a: str = "allgather", two_batch_overlap: bool = False, mtp_tokens: int = 0,
                     redundant_experts: int = 0) -> dict[str, str | list[str]]:
     """{"vllm": ..., "sglang": ..., "checked_against": "<engine> <version> (<file>), ..."}.
 

@@ -29,7 +29,7 @@ FLAT_FIELDS = (
     "name", "num_layers", "d_model", "vocab_size", "tie_embeddings", "attention", "num_heads",
     "num_kv_heads", "head_dim", "qkv_bias", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
     "qk_rope_head_dim", "v_head_dim", "num_experts", "top_k", "expert_ffn_dim", "gated_ffn",
-    "num_shared_experts", "shared_expert_ffn_dim", "num_dense_layers", "dense_ffn_dim",
+    "num_shared_experts", "shared_expert_ffn_dim", "num_dense_layers", "dense_ffn_dim", "attention_sinks",
 )  # fmt: skip
 
 #: the keys each field is read from, first present wins (dots reach into nested dicts)
@@ -57,6 +57,7 @@ CODE_FACTS: dict[str, dict[str, Any]] = {
     # Llama4TextMoe adds one shared expert of intermediate_size to every MoE layer
     "llama4_text": {"shared_expert": "intermediate_size", "tie_word_embeddings": False},
     "ernie4_5_moe": {"tie_word_embeddings": True},  # Ernie4_5_MoeConfig default
+    "gpt_oss": {"attention_sinks": True},  # GptOssAttention: a learned sink logit per head
 }
 
 _ABSENT = object()
@@ -367,6 +368,7 @@ def read_hf_config(config: dict, name: str) -> HfReading:
         raise cfg.fail(f"missing fields {'; '.join(missing)}")
     f["tie_embeddings"] = _tied(cfg, facts, notes)
     f["gated_ffn"] = True  # every MoE family moekit knows uses gated (SwiGLU/GLU) experts
+    f["attention_sinks"] = bool(facts.get("attention_sinks", False))
     notes += _notes(cfg, f)
     return HfReading({"name": name, **{key: f[key] for key in FLAT_FIELDS[1:]}}, tuple(notes))
 

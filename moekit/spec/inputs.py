@@ -111,6 +111,7 @@ class Model:
     shared_expert_ffn_dim: int = 0
     num_dense_layers: int = 0
     dense_ffn_dim: int = 0
+    attention_sinks: bool = False  # a learned logit per head joins every softmax (gpt-oss)
 
     def __post_init__(self):
         where = f"model {self.name!r}"
@@ -121,7 +122,7 @@ class Model:
                      "expert_ffn_dim", "num_shared_experts", "shared_expert_ffn_dim",
                      "num_dense_layers", "dense_ffn_dim"):
             _check_int(where, name, getattr(self, name), minimum=0)
-        for name in ("tie_embeddings", "qkv_bias", "gated_ffn"):
+        for name in ("tie_embeddings", "qkv_bias", "gated_ffn", "attention_sinks"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(where, f"{name}={getattr(self, name)!r} must be true or false")
         if self.attention not in ATTENTION_KINDS:

@@ -12,6 +12,8 @@ fitter registered for it (moekit.calibration.stacks), never typed in.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,7 +28,9 @@ from moekit.spec.units import parse_quantity
 ATTENTION_KERNELS = ("sdpa-flash", "sdpa-efficient", "eager", "fa3", "flashinfer", "flashmla",
                      "trtllm-fmha")
 MOE_KERNELS = ("grouped-gemm", "fused-moe", "loop")
-ALL_TO_ALL = ("nccl", "deepep-normal", "deepep-low-latency")
+#: how expert-parallel tokens move: "allgather" (no all-to-all: tokens all-gathered, experts masked,
+#: outputs reduce-scattered; SGLang's and vLLM's default), NCCL all-to-all, or DeepEP's kernels
+ALL_TO_ALL = ("allgather", "nccl", "deepep-normal", "deepep-low-latency")
 #: GPU-preset fields a stack may set: the kernel efficiencies, never the hardware's peaks or sizes
 EFFICIENCY_FIELDS = tuple(
     f.name for f in dataclasses.fields(Hardware)
@@ -34,6 +38,13 @@ EFFICIENCY_FIELDS = tuple(
                       "intra_node_bandwidth", "intra_node_latency", "inter_node_bandwidth",
                       "inter_node_latency", "runtime_overhead_bytes", "sm_count"})
 METADATA_KEYS = ("source", "notes", "assumed", "calibrate")
+#: fitted stacks as `moekit validate --refit` last stored them; one is used only while everything its
+#: fit reads is byte-identical (FIT_INPUTS and the stack file: its fingerprint), else it is refitted
+FITTED_DIR = DATA_DIR / "stacks" / "fitted"
+#: what a stack fit reads: measured rows, model and GPU presets, stack files, and the cost model's code
+FIT_INPUTS = (("data", "measurements/*.csv"), ("data", "peers/*.csv"), ("data", "models/*.yaml"),
+              ("data", "hardware/*.yaml"), ("data", "stacks/*.yaml"), ("code", "formulas/*.py"),
+              ("code", "calibration/*.py"), ("code", "spec/*.py"), ("code", "evaluate.py"))
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class Stack:
     cuda_graph_decode: bool = True  # decode replays a CUDA graph: no host launches
     mla_absorbed: bool = True  # MLA decode attends in the latent space (else re-expands K, V)
     causal_mask_materialized: bool = False  # attention reads a [B, S, S] mask from HBM
+    gqa_kv_repeated: bool = False  # grouped K, V copied out to one head per query head before attention
+    sinks_run_eager: bool = False  # a model with attention sinks runs eager attention (scores in HBM)
     custom_allreduce: bool = False  # small TP all-reduces one-shot (one latency), not NCCL's ring
     attention_kernel: str = "flashinfer"
     moe_kernel: str = "fused-moe"
@@ -60,7 +73,8 @@ class Stack:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
-        for name in ("cuda_graph_decode", "mla_absorbed", "causal_mask_materialized", "custom_allreduce"):
+        for name in ("cuda_graph_decode", "mla_absorbed", "causal_mask_materialized", "custom_allreduce",
+                     "gqa_kv_repeated", "sinks_run_eager"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(where, f"{name}={getattr(self, name)!r} must be true or false")
         for name, allowed in (("attention_kernel", ATTENTION_KERNELS), ("moe_kernel", MOE_KERNELS),
@@ -83,8 +97,12 @@ class Stack:
                 "cuda_graph_decode": float(self.cuda_graph_decode),
                 "mla_reexpand": float(not self.mla_absorbed),
                 "causal_mask_materialized": float(self.causal_mask_materialized),
+                "gqa_kv_repeated": float(self.gqa_kv_repeated),
+                "sinks_run_eager": float(self.sinks_run_eager),
                 "allreduce_one_shot": float(self.custom_allreduce),
-                "alltoall_concurrent": float(self.all_to_all != "nccl")}
+                "alltoall_concurrent": float(self.all_to_all.startswith("deepep")),
+                "ep_masked": float(self.all_to_all == "allgather"),
+                "moe_fused": float(self.moe_kernel == "fused-moe")}
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "stack") -> Stack:
@@ -145,9 +163,52 @@ def load_stack_preset(name_or_path: str) -> StackPreset:
         if kind not in STACK_FITTERS:
             raise SpecError(f"{path}.calibrate.kind", f"{kind!r}; registered fitters: "
                             + (", ".join(STACK_FITTERS) or "none (import moekit)"))
-        spec, provenance = STACK_FITTERS[kind](spec, calibrate)
+        spec, provenance = _fitted(spec, calibrate, STACK_FITTERS[kind], path.read_bytes())
     return StackPreset(spec, data.get("source") or {}, data.get("notes", ""),
                        data.get("assumed") or {}, calibrate, provenance, str(path))
+
+
+def fit_fingerprint(stack_file: bytes) -> str:
+    """SHA-256 over a stack file and every file its fit reads (FIT_INPUTS), in a fixed order."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(stack_file)
+    for root, pattern in FIT_INPUTS:
+        for path in sorted((DATA_DIR if root == "data" else package).glob(pattern)):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _fitted(spec: Stack, calibrate: dict, fit, stack_file: bytes, refit: bool = False) -> tuple[Stack, dict]:
+    """`spec` fitted by `fit`: the stored fit (FITTED_DIR) while its fingerprint is current, else a
+    fresh one (and with `refit`, always a fresh one, stored)."""
+    path = FITTED_DIR / f"{spec.name}.json"
+    fingerprint = fit_fingerprint(stack_file)
+    if not refit and path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("fingerprint") == fingerprint:
+            return Stack(**stored["stack"]), stored["calibration"]
+    fitted, provenance = fit(spec, calibrate)
+    if refit:
+        FITTED_DIR.mkdir(parents=True, exist_ok=True)
+        record = {"fingerprint": fingerprint, "stack": dataclasses.asdict(fitted), "calibration": provenance}
+        path.write_text(json.dumps(record, indent=1, sort_keys=True, default=float) + "\n")
+    return fitted, provenance
+
+
+def refit_stacks() -> list[str]:
+    """Fit every calibrated stack afresh and store the fits in FITTED_DIR; returns their names."""
+    names = []
+    for name in available_stacks():
+        path = DATA_DIR / "stacks" / f"{name}.yaml"
+        data = read_yaml(path)
+        calibrate = data.get("calibrate") or {}
+        if not calibrate:
+            continue
+        spec = Stack.from_dict({k: v for k, v in data.items() if k not in METADATA_KEYS}, str(path))
+        _fitted(spec, calibrate, STACK_FITTERS[calibrate.get("kind")], path.read_bytes(), refit=True)
+        names.append(name)
+    load_stack_preset.cache_clear()
+    return names
 
 
 def load_stack(name_or_path: str | Stack | None) -> Stack:
