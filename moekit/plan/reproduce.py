@@ -71,7 +71,9 @@ def _pool_step(d: dict, pool: dict, phase: str, batch: int, context: int, where:
     stack = load_stack(d["stack"])
     a2a = pool.get("moe_a2a")
     if a2a in ("deepep-normal", "deepep-low-latency"):
-        stack = dataclasses.replace(stack, all_to_all=a2a)
+        # behind DeepEP the engines run grouped GEMMs (DeepGEMM) with separate permute and combine
+        # kernels, not the fused-MoE kernel of their default EP
+        stack = dataclasses.replace(stack, all_to_all=a2a, moe_kernel="grouped-gemm")
     precision = d.get("precision") or {}
     weight, kv = DTYPES.get(precision.get("weights"), "bf16"), DTYPES.get(precision.get("kv_cache"), "bf16")
     experts = DTYPES.get(precision.get("experts") or precision.get("weights"), "bf16")
