@@ -425,9 +425,10 @@ t_kv_repeat = formula("attention_kv_repeat_time_s", "s", "that copy and re-read 
                       kv_repeat_bytes / (bw_hbm * util_hbm), latex=r"t_{kv,rep}")
 eager_scores = formula(
     "attention_eager_scores_per_gpu", "1",
-    "scores an eager attention writes to HBM in one layer: every query against every key it reads, "
-    "the causally masked ones too, per head on the GPU (0 unless the stack runs this model eagerly)",
-    sinks * sinks_eager * seqs_per_rank * n_q * kv_len * h / tp, latex=r"n_{scores}^{eager}")
+    "scores an eager attention writes to HBM in one layer: every query against every key of the step, "
+    "the masked ones too (a prompt's full square, also in its sliding-window layers; in decode the "
+    "keys the cache holds), per head on the GPU (0 unless the stack runs this model eagerly)",
+    sinks * sinks_eager * seqs_per_rank * n_q * sp.Max(kv_len, n_q) * h / tp, latex=r"n_{scores}^{eager}")
 eager_bytes = formula(
     "attention_eager_bytes_per_gpu", "B",
     "HBM bytes of those scores: 14 passes (the QK^T product written; scale, mask add, sink concat, "
