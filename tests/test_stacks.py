@@ -148,9 +148,8 @@ def test_evaluate_json_names_its_stack_and_agrees_with_the_peer(capsys):
     row = peer[(peer.backend == "sglang") & (peer.system == "h200_sxm") & (peer.model == "qwen3-30b-a3b")
                & (peer.phase == "prefill") & (peer.batch == 8) & (peer.isl == 1024) & (peer.tp == 1)
                & (peer.attention_dp == 1) & (peer.moe_ep == 1)].iloc[0]
-    # the issue asks for 15%; this row is +19%: the fit balances TP1 against the TP-sharded MoE rows
-    # of the same model, where the peer's SGLang MoE table is slower than narrow-shard scaling predicts
-    assert out["ttft_s"] == pytest.approx(row.measured_s, rel=0.20)
+    # the issue's target: within 15% (this row is +6%)
+    assert out["ttft_s"] == pytest.approx(row.measured_s, rel=0.15)
 
 
 def test_validate_reports_held_out_rows_for_every_engine_stack(capsys):

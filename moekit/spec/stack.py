@@ -152,6 +152,12 @@ def load_stack_preset(name_or_path: str) -> StackPreset:
     if not path.exists():
         raise SpecError(f"stack {name!r}", "no such stack or YAML file; stacks: "
                         + ", ".join(available_stacks() + [NO_STACK.name]))
+    return _read_stack(path)
+
+
+def _read_stack(path: Path, refit: bool = False) -> StackPreset:
+    """The stack of a YAML file, fitted if calibrated: the stored fit while current (with `refit`,
+    always a fresh one, stored)."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise SpecError(str(path), "a stack file must hold a mapping of fields")
@@ -163,7 +169,7 @@ def load_stack_preset(name_or_path: str) -> StackPreset:
         if kind not in STACK_FITTERS:
             raise SpecError(f"{path}.calibrate.kind", f"{kind!r}; registered fitters: "
                             + (", ".join(STACK_FITTERS) or "none (import moekit)"))
-        spec, provenance = _fitted(spec, calibrate, STACK_FITTERS[kind], path.read_bytes())
+        spec, provenance = _fitted(spec, calibrate, STACK_FITTERS[kind], path.read_bytes(), refit)
     return StackPreset(spec, data.get("source") or {}, data.get("notes", ""),
                        data.get("assumed") or {}, calibrate, provenance, str(path))
 
@@ -197,16 +203,8 @@ def _fitted(spec: Stack, calibrate: dict, fit, stack_file: bytes, refit: bool = 
 
 def refit_stacks() -> list[str]:
     """Fit every calibrated stack afresh and store the fits in FITTED_DIR; returns their names."""
-    names = []
-    for name in available_stacks():
-        path = DATA_DIR / "stacks" / f"{name}.yaml"
-        data = read_yaml(path)
-        calibrate = data.get("calibrate") or {}
-        if not calibrate:
-            continue
-        spec = Stack.from_dict({k: v for k, v in data.items() if k not in METADATA_KEYS}, str(path))
-        _fitted(spec, calibrate, STACK_FITTERS[calibrate.get("kind")], path.read_bytes(), refit=True)
-        names.append(name)
+    names = [name for name in available_stacks()
+             if _read_stack(DATA_DIR / "stacks" / f"{name}.yaml", refit=True).calibrate]
     load_stack_preset.cache_clear()
     return names
 
