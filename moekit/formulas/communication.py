@@ -98,6 +98,11 @@ ep_message = formula(
     "hit, to every etp shard there, at the mean of the dispatch's and the combine's bytes per element "
     "(the layer's two all-to-alls together move one of each)",
     tokens_per_rank / tp * ep_ranks_hit * d * etp * (b_disp + b_a) / 2, latex="m_{ep}")
+ep_in_node = sp.Eq(expert_group_gpus, expert_group_local_gpus)  # the whole expert group in one node
+ep_link_lat = formula("ep_link_latency", "s",
+                      "latency of one EP message: intra-node all-to-all when the expert group fits a "
+                      "node, else inter-node",
+                      sp.Piecewise((a2a_lat, ep_in_node), (lat_inter, True)), latex=r"\alpha_{ep}")
 t_ep_alltoall = formula(
     "ep_alltoall_only_time_s", "s",
     "one all-to-all over the ep x etp expert group (dispatch, or combine of partial outputs): "
@@ -107,7 +112,7 @@ t_ep_alltoall = formula(
     sp.Max(ep_message * (expert_group_local_gpus - 1) / expert_group_gpus / a2a_bw,
            ep_message * (expert_group_gpus - expert_group_local_gpus) / expert_group_gpus / bw_inter)
     + (a2a_conc * sp.Min(expert_group_gpus - 1, 1) + (1 - a2a_conc) * (expert_group_gpus - 1))
-    * sp.Piecewise((a2a_lat, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
+    * ep_link_lat,
     latex="t_{A2A}^{a2a}")
 ep_gather_message = formula(
     "ep_allgather_message_bytes", "B",
@@ -119,10 +124,8 @@ t_ep_gather = formula(
     "one all-gather (dispatch) or reduce-scatter (combine) of a masking stack: that message over the "
     "intra-node links, or the inter-node ones when the group spans nodes, one latency per peer "
     "rank; zero under TP attention, whose ranks already hold the tokens",
-    ep_gather_message / sp.Piecewise((a2a_bw, sp.Eq(expert_group_gpus, expert_group_local_gpus)),
-                                     (bw_inter, True))
-    + sp.Max(expert_group_tokens / sp.Max(tokens_per_rank, 1) - 1, 0)
-    * sp.Piecewise((a2a_lat, sp.Eq(expert_group_gpus, expert_group_local_gpus)), (lat_inter, True)),
+    ep_gather_message / sp.Piecewise((a2a_bw, ep_in_node), (bw_inter, True))
+    + sp.Max(expert_group_tokens / sp.Max(tokens_per_rank, 1) - 1, 0) * ep_link_lat,
     latex="t_{A2A}^{ag}")
 t_ep_a2a = formula(
     "ep_alltoall_time_s", "s",

@@ -310,6 +310,11 @@ expert_tokens = formula(
     expert_group_tokens * k / ep * imbalance, latex=r"P_{exp}")
 
 
+def _hbm_time(bytes_):
+    """Seconds to move `bytes_` through HBM at the GEMMs' achieved bandwidth."""
+    return bytes_ / (bw_hbm * util_hbm)
+
+
 def _elementwise_time(bytes_):
     """Seconds to move `bytes_` through HBM in separate elementwise kernels (0 when unmodelled)."""
     return sp.Piecewise((bytes_ / (bw_hbm * sp.Max(ew_util, 1e-12)), ew_util > 0), (0, True))
@@ -404,14 +409,14 @@ mla_re_bytes = formula(
     latex=r"D^{GPU}_{mla,re}")
 t_mla_re = formula(
     "mla_reexpand_time_s", "s", "MLA re-expansion of one layer: roofline time (0 when absorbed)",
-    sp.Max(mla_re_flops / (peak * mfu), mla_re_bytes / (bw_hbm * util_hbm)), latex=r"t_{mla,re}")
+    sp.Max(mla_re_flops / (peak * mfu), _hbm_time(mla_re_bytes)), latex=r"t_{mla,re}")
 mask_bytes = formula(
     "attention_mask_bytes_per_gpu", "B",
     "a materialised causal mask read by the attention kernel of one layer: one byte per query-key "
     "pair (0 when the kernel masks by position)",
     mask_mat * seqs_per_rank * n_q * kv_len, latex=r"D^{GPU}_{mask}")
 t_mask = formula("attention_mask_time_s", "s", "reading that mask at the HBM bandwidth",
-                 mask_bytes / (bw_hbm * util_hbm), latex=r"t_{mask}")
+                 _hbm_time(mask_bytes), latex=r"t_{mask}")
 kv_repeat_bytes = formula(
     "attention_kv_repeat_bytes_per_gpu", "B",
     "a stack that copies the grouped K, V heads out to one per query head: per token attended the "
@@ -422,12 +427,12 @@ kv_repeat_bytes = formula(
               "mla": sp.Integer(0)},
     latex=r"D^{GPU}_{kv,rep}")
 t_kv_repeat = formula("attention_kv_repeat_time_s", "s", "that copy and re-read at the HBM bandwidth",
-                      kv_repeat_bytes / (bw_hbm * util_hbm), latex=r"t_{kv,rep}")
+                      _hbm_time(kv_repeat_bytes), latex=r"t_{kv,rep}")
 eager_scores = formula(
     "attention_eager_scores_per_gpu", "1",
-    "scores an eager attention writes to HBM in one layer: every query against every key of the step, "
-    "the masked ones too (a prompt's full square, also in its sliding-window layers; in decode the "
-    "keys the cache holds), per head on the GPU (0 unless the stack runs this model eagerly)",
+    "scores an eager attention writes to HBM in one layer: every query against every key of the "
+    "step, the masked ones too (a prompt's full square; in decode the keys the cache holds), per "
+    "head on the GPU (0 unless the stack runs this model eagerly)",
     sinks * sinks_eager * seqs_per_rank * n_q * sp.Max(kv_len, n_q) * h / tp, latex=r"n_{scores}^{eager}")
 eager_bytes = formula(
     "attention_eager_bytes_per_gpu", "B",
