@@ -52,6 +52,16 @@ def test_mla_reexpansion_multiplies_the_whole_latent_cache_back_in_decode():
     flops = b * (c - 1) * 2 * m.kv_lora_rank * m.num_heads * (m.qk_nope_head_dim + m.v_head_dim)
     assert hf["decode_mla_reexpand_flops_per_gpu"] == pytest.approx(flops)
     assert hf["prefill_mla_reexpand_flops_per_gpu"] == 0  # the prompt's own K, V are the projections
+    # per cached token: the GEMM reads the latent (512) and writes k_nope, v (16 heads x (128 + 128));
+    # the copies read k_nope and the rope key (64) and write the keys (16 x 192); attention reads
+    # keys and values (16 x 320); all bf16
+    h = m.num_heads
+    gemm = (m.kv_lora_rank + h * (m.qk_nope_head_dim + m.v_head_dim)) * 2
+    copy = (m.qk_rope_head_dim + h * (2 * m.qk_nope_head_dim + m.qk_rope_head_dim)
+            + h * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)) * 2
+    assert hf["decode_mla_reexpand_gemm_bytes_per_gpu"] == pytest.approx(b * (c - 1) * gemm)
+    assert hf["decode_mla_reexpand_bytes_per_gpu"] == pytest.approx(b * (c - 1) * (gemm + copy))
+    assert hf["decode_mla_reexpand_time_s"] > hf["decode_mla_reexpand_bytes_per_gpu"] / H200.hbm_bandwidth
     assert plain["decode_mla_reexpand_time_s"] == 0
     assert hf["tpot_s"] > plain["tpot_s"]
     assert run(stack=Stack(name="hf", mla_absorbed=False))["decode_mla_reexpand_flops_per_gpu"] == 0
@@ -243,7 +253,10 @@ def test_a_model_with_sinks_runs_eager_attention_where_the_stack_has_no_sink_ker
     r = run(oss, stack=hf)
     scores = WORK.batch * 1024 * 1024 * oss.num_heads  # every query against every key, masked ones too
     assert r["prefill_attention_eager_scores_per_gpu"] == pytest.approx(scores)
-    assert r["prefill_attention_eager_bytes_per_gpu"] == pytest.approx(scores * 14 * 2)
-    assert r["prefill_attention_eager_time_s"] > scores * 14 * 2 / H200.hbm_bandwidth  # plus the masked half
+    # 33 passes' worth of bf16 bytes per score (measured: 65 B), then 4 d_h FLOPs per score as GEMMs
+    assert r["prefill_attention_eager_bytes_per_gpu"] == pytest.approx(scores * 33 * 2)
+    assert r["prefill_attention_eager_time_s"] > scores * 33 * 2 / H200.hbm_bandwidth
+    assert r["prefill_attention_core_time_s"] == 0  # no flash kernel runs
+    assert run(oss)["prefill_attention_core_time_s"] > 0
     assert run(stack=hf)["prefill_attention_eager_time_s"] == 0  # no sinks: SDPA as before
     assert run(oss)["prefill_attention_eager_time_s"] == 0  # an engine's kernel takes the sinks

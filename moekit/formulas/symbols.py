@@ -161,6 +161,9 @@ ep_mask = symbol("ep_masked", r"\mu_{EP}", "1 when expert parallelism masks inst
 sinks_eager = symbol("sinks_run_eager", r"\epsilon_{sink}", "1 when the stack runs a model with "
                      "attention sinks through eager attention (transformers: its SDPA path has no sinks), "
                      "0 when its kernel takes them", "1")
+kv_regrow = symbol("kv_cache_regrown", r"\gamma_{kv}", "1 when each decode step copies the whole KV "
+                   "cache into a tensor one token longer (transformers' DynamicCache: torch.cat per "
+                   "layer), 0 when the cache is preallocated", "1")
 kv_rep = symbol("gqa_kv_repeated", r"\rho_{kv}", "1 when attention first copies each grouped K, V head "
                 "once per query head it serves (transformers' repeat_kv, whenever its SDPA gets a mask), "
                 "0 when the kernel reads the grouped heads as they are", "1")

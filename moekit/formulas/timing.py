@@ -77,6 +77,9 @@ Legend (code name, input symbol: meaning [unit]):
     imb_given          expert_imbalance_given: stated busiest/mean expert-GPU load (0: compute it) [1]
     k                  top_k: experts each token is routed to [1]
     kv_len             kv_read_len: KV-cache tokens read per sequence in this step [1]
+    kv_regrow          kv_cache_regrown: 1 when each decode step copies the whole KV cache into a tensor
+                        one token longer (transformers' DynamicCache: torch.cat per layer), 0 when the
+                        cache is preallocated [1]
     kv_rep             gqa_kv_repeated: 1 when attention first copies each grouped K, V head once per query
                         head it serves (transformers' repeat_kv, whenever its SDPA gets a mask), 0 when the
                         kernel reads the grouped heads as they are [1]
@@ -189,6 +192,7 @@ from moekit.formulas.symbols import (
     imb_given,
     k,
     kv_len,
+    kv_regrow,
     kv_rep,
     launch,
     m,
@@ -228,7 +232,7 @@ GEMM_EFFICIENCY = (mfu, rows_half, util_hbm, bytes_half)
 
 
 def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
-        efficiency=GEMM_EFFICIENCY, fixed=0, kernel_flops=None, compute_fixed=0, peak_=peak):
+        efficiency=GEMM_EFFICIENCY, fixed=0, kernel_flops=None, compute_fixed=0, peak_=peak, runs=1):
     """Register FLOPs, bytes and roofline time of one op on one GPU for one layer.
 
     Small GEMMs run below peak: achieved FLOP/s = P mfu rows / (rows + r_1/2); small transfers
@@ -236,12 +240,13 @@ def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
     `efficiency` = (eta_c, r_1/2, eta_m, D_1/2) of the op's kernels (attention and experts have
     their own; the spec gives them the GEMM figures unless measured); `fixed` adds seconds.
     `kernel_flops` (default: the op's FLOPs) is what the kernel executes at that rate, and
-    `compute_fixed` seconds add to its compute time.
+    `compute_fixed` seconds add to its compute time. `runs` (1 or 0) says whether the op's kernel
+    runs at all on this stack and model.
     """
     eta_c, rows_half_op, eta_m, bytes_half_op = efficiency
-    f = formula(f"{name}_flops_per_gpu", "FLOP", f"{doc}: FLOPs on one GPU", flops,
+    f = formula(f"{name}_flops_per_gpu", "FLOP", f"{doc}: FLOPs on one GPU", runs * flops,
                 latex=f"F^{{GPU}}_{{{latex}}}")
-    b = formula(f"{name}_bytes_per_gpu", "B", f"{doc}: HBM bytes moved on one GPU", bytes_,
+    b = formula(f"{name}_bytes_per_gpu", "B", f"{doc}: HBM bytes moved on one GPU", runs * bytes_,
                 latex=f"D^{{GPU}}_{{{latex}}}")
     r = formula(f"{name}_gemm_rows", "1", f"{doc}: rows (tokens) of its matrix products", rows,
                 latex=f"r_{{{latex}}}")
@@ -254,7 +259,7 @@ def _op(name: str, doc: str, flops, bytes_, rows, latex: str, launches=1,
     tm = formula(f"{name}_memory_time_s", "s", f"{doc}: bytes at achieved HBM bandwidth",
                  (b + bytes_half_op) / (bw_hbm * eta_m), latex=f"t_{{{latex}}}^{{m}}")
     return formula(f"{name}_time_s", "s", f"{doc}: roofline time on one GPU",
-                   sp.Max(tc, tm) + launches * launch + fixed, latex=f"t_{{{latex}}}")
+                   runs * (sp.Max(tc, tm) + launches * launch + fixed), latex=f"t_{{{latex}}}")
 
 
 T = tokens_per_rank
@@ -300,7 +305,7 @@ t_core = _op("attention_core", "attention scores and context of one layer",
              + T * attention_width / tp * b_a, T, "attn",
              efficiency=(attn_mfu, attn_rows_half, attn_util_occ, attn_bytes_half),
              kernel_flops=attn_kernel_flops, compute_fixed=attn_blocks_time + attn_tail_time,
-             peak_=attn_peak)
+             peak_=attn_peak, runs=1 - sinks * sinks_eager)
 t_router = _op("router", "router of one MoE layer (tokens split over tp ranks)",
                T / tp * F_router, P_router * b_w + T / tp * (d + E) * b_a, T / tp, "router")
 expert_tokens = formula(
@@ -399,17 +404,33 @@ mla_re_flops = formula(
     variants={"gqa": sp.Integer(0),
               "mla": mla_re * seqs_per_rank * extra_kv * 2 * r_kv * h / tp * (d_nope + d_v)},
     latex=r"F^{GPU}_{mla,re}")
-mla_re_bytes = formula(
-    "mla_reexpand_bytes_per_gpu", "B",
-    "HBM bytes of that re-expansion: the latent read, the expanded keys and values written and "
-    "read back by attention (0 for GQA)",
+mla_re_gemm_bytes = formula(
+    "mla_reexpand_gemm_bytes_per_gpu", "B",
+    "HBM bytes of the re-expansion GEMM (kv_b_proj over the cache): the latent read, the per-head "
+    "keys' no-rope part and values written (0 for GQA)",
+    variants={"gqa": sp.Integer(0),
+              "mla": mla_re * seqs_per_rank * extra_kv * (r_kv * b_kv + h / tp * (d_nope + d_v) * b_a)},
+    latex=r"D^{GPU}_{mla,re,gemm}")
+mla_re_copy_bytes = formula(
+    "mla_reexpand_copy_bytes_per_gpu", "B",
+    "HBM bytes after that GEMM, in separate kernels: the keys assembled by copies (the no-rope part "
+    "read and written, the shared rope part read and written per head, as transformers 5.17's "
+    "DeepseekV2Attention.expand_kv does) and the expanded keys and values read by attention "
+    "(0 for GQA)",
     variants={"gqa": sp.Integer(0),
               "mla": mla_re * seqs_per_rank * extra_kv
-              * ((r_kv + d_rope) * b_kv + 2 * h / tp * (d_nope + d_rope + d_v) * b_a)},
-    latex=r"D^{GPU}_{mla,re}")
+              * (d_rope * b_kv + h / tp * (2 * d_nope + d_rope) * b_a
+                 + h / tp * (d_nope + d_rope + d_v) * b_a)},
+    latex=r"D^{GPU}_{mla,re,copy}")
+mla_re_bytes = formula(
+    "mla_reexpand_bytes_per_gpu", "B", "HBM bytes of the whole re-expansion (0 for GQA)",
+    mla_re_gemm_bytes + mla_re_copy_bytes, latex=r"D^{GPU}_{mla,re}")
 t_mla_re = formula(
-    "mla_reexpand_time_s", "s", "MLA re-expansion of one layer: roofline time (0 when absorbed)",
-    sp.Max(mla_re_flops / (peak * mfu), _hbm_time(mla_re_bytes)), latex=r"t_{mla,re}")
+    "mla_reexpand_time_s", "s",
+    "MLA re-expansion of one layer: the GEMM's roofline time, then its copies at the HBM bandwidth "
+    "(kernels in sequence, so the times add; 0 when absorbed)",
+    sp.Max(mla_re_flops / (peak * mfu), _hbm_time(mla_re_gemm_bytes)) + _hbm_time(mla_re_copy_bytes),
+    latex=r"t_{mla,re}")
 mask_bytes = formula(
     "attention_mask_bytes_per_gpu", "B",
     "a materialised causal mask read by the attention kernel of one layer: one byte per query-key "
@@ -428,25 +449,36 @@ kv_repeat_bytes = formula(
     latex=r"D^{GPU}_{kv,rep}")
 t_kv_repeat = formula("attention_kv_repeat_time_s", "s", "that copy and re-read at the HBM bandwidth",
                       _hbm_time(kv_repeat_bytes), latex=r"t_{kv,rep}")
+kv_regrow_bytes = formula(
+    "kv_cache_regrow_bytes_per_gpu", "B",
+    "a cache that grows by concatenation copies every cached token's K and V of one layer into a "
+    "new tensor each decode step: read once and written once (0 in prefill and when preallocated)",
+    kv_regrow * seqs_per_rank * extra_kv * 2 * kv_elements_per_token_per_gpu * b_kv,
+    latex=r"D^{GPU}_{kv,grow}")
+t_kv_regrow = formula("kv_cache_regrow_time_s", "s", "that copy at the HBM bandwidth",
+                      _hbm_time(kv_regrow_bytes), latex=r"t_{kv,grow}")
 eager_scores = formula(
     "attention_eager_scores_per_gpu", "1",
     "scores an eager attention writes to HBM in one layer: every query against every key of the "
     "step, the masked ones too (a prompt's full square; in decode the keys the cache holds), per "
     "head on the GPU (0 unless the stack runs this model eagerly)",
     sinks * sinks_eager * seqs_per_rank * n_q * sp.Max(kv_len, n_q) * h / tp, latex=r"n_{scores}^{eager}")
+EAGER_PASSES = 33
 eager_bytes = formula(
     "attention_eager_bytes_per_gpu", "B",
-    "HBM bytes of those scores: 14 passes (the QK^T product written; scale, mask add, sink concat, "
-    "max-subtract and softmax each read and write; the mask add also reads the mask, which no head "
-    "shares through cache; the max reads; the PV product reads), as transformers 5.17's gpt-oss "
-    "eager_attention_forward runs them",
-    eager_scores * 14 * b_a, latex=r"D^{GPU}_{attn,eager}")
+    f"HBM bytes of those scores: {EAGER_PASSES} passes' worth. transformers 5.17's gpt-oss "
+    "eager_attention_forward makes 14 (the QK^T product written; scale, mask add, sink concat, "
+    "max-subtract and softmax each read and write; the mask add also reads the mask; the max reads; "
+    "the PV product reads), but after the sink concat every row is one element long, and the kernels "
+    "that follow run unvectorised: the function alone on an H200 moves 65 B per bf16 score at a "
+    "device copy's bandwidth at large sizes, 80 B at small ones "
+    "(data/measurements/gpt_oss_eager_attention.csv)",
+    eager_scores * EAGER_PASSES * b_a, latex=r"D^{GPU}_{attn,eager}")
 t_eager = formula(
     "attention_eager_time_s", "s",
-    "what eager attention adds to a flash kernel: its score passes as elementwise kernels, and the "
-    "scores a flash kernel skips computed as GEMMs (4 d_h FLOPs each)",
-    _elementwise_time(eager_bytes)
-    + sp.Max(eager_scores - sinks * sinks_eager * attn_scores, 0) * 4 * d_h / (peak * mfu),
+    "eager attention in place of a flash kernel: its score passes as elementwise kernels, and its "
+    "QK^T and PV products as GEMMs over every score (4 d_h FLOPs each)",
+    _elementwise_time(eager_bytes) + eager_scores * 4 * d_h / (peak * mfu),
     latex=r"t_{attn,eager}")
 t_host_layer = formula(
     "layer_host_time_s", "s",
@@ -457,7 +489,7 @@ comm_share = 1 - overlap
 moe_kernels = formula(
     "moe_layer_kernel_time_s", "s", "kernels of one MoE layer on the busiest GPU",
     t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask + t_kv_repeat
-    + t_eager,
+    + t_eager + t_kv_regrow,
     latex=r"t_{L,moe}^{k}")
 moe_collectives = formula(
     "moe_layer_collective_time_s", "s", "collectives of one MoE layer: two all-reduces, two all-to-alls",
@@ -465,7 +497,7 @@ moe_collectives = formula(
 dense_kernels = formula(
     "dense_layer_kernel_time_s", "s", "kernels of one dense layer on the busiest GPU",
     t_proj + t_core + t_dense + t_ew_layer + t_mla_re + t_mask + t_kv_repeat
-    + t_eager, latex=r"t_{L,dense}^{k}")
+    + t_eager + t_kv_regrow, latex=r"t_{L,dense}^{k}")
 dense_collectives = formula(
     "dense_layer_collective_time_s", "s", "collectives of one dense layer: two all-reduces",
     2 * t_tp_ar, latex=r"t_{L,dense}^{c}")

@@ -61,6 +61,7 @@ class Stack:
     causal_mask_materialized: bool = False  # attention reads a [B, S, S] mask from HBM
     gqa_kv_repeated: bool = False  # grouped K, V copied out to one head per query head before attention
     sinks_run_eager: bool = False  # a model with attention sinks runs eager attention (scores in HBM)
+    kv_cache_regrown: bool = False  # each decode step copies the whole KV cache into a longer tensor
     custom_allreduce: bool = False  # small TP all-reduces one-shot (one latency), not NCCL's ring
     attention_kernel: str = "flashinfer"
     moe_kernel: str = "fused-moe"
@@ -74,7 +75,7 @@ class Stack:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
         for name in ("cuda_graph_decode", "mla_absorbed", "causal_mask_materialized", "custom_allreduce",
-                     "gqa_kv_repeated", "sinks_run_eager"):
+                     "gqa_kv_repeated", "sinks_run_eager", "kv_cache_regrown"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(where, f"{name}={getattr(self, name)!r} must be true or false")
         for name, allowed in (("attention_kernel", ATTENTION_KERNELS), ("moe_kernel", MOE_KERNELS),
@@ -99,6 +100,7 @@ class Stack:
                 "causal_mask_materialized": float(self.causal_mask_materialized),
                 "gqa_kv_repeated": float(self.gqa_kv_repeated),
                 "sinks_run_eager": float(self.sinks_run_eager),
+                "kv_cache_regrown": float(self.kv_cache_regrown),
                 "allreduce_one_shot": float(self.custom_allreduce),
                 "alltoall_concurrent": float(self.all_to_all.startswith("deepep")),
                 "ep_masked": float(self.all_to_all == "allgather"),
