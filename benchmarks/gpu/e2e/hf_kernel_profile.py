@@ -195,6 +195,13 @@ def gpt_oss_attention(args, meta, bw) -> list:
     return rows
 
 
+def write_csv(path, fields, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
 def sources(path):
     """The transformers functions whose work the hf stacks count, as installed (for reading)."""
     import importlib
@@ -230,26 +237,17 @@ def main():
             except Exception as e:  # noqa: BLE001
                 print(f"SKIP {name} L={layers}: {e!r}"[:300], flush=True)
                 C.cleanup()
-        with open(os.path.join(args.out, "hf_kernel_profile.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS)
-            w.writeheader()
-            w.writerows(rows)
+        write_csv(os.path.join(args.out, "hf_kernel_profile.csv"), FIELDS, rows)  # after each model
     for name in args.whole:
         try:
             rows += whole_model_decode(name, args, meta)
         except Exception as e:  # noqa: BLE001
             print(f"SKIP whole {name}: {e!r}"[:300], flush=True)
             C.cleanup()
-    with open(os.path.join(args.out, "hf_kernel_profile.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(os.path.join(args.out, "hf_kernel_profile.csv"), FIELDS, rows)
     if args.device == "cuda" and args.models:
         att = gpt_oss_attention(args, meta, copy_bandwidth(args.device))
-        with open(os.path.join(args.out, "gpt_oss_eager_attention.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(att[0]))
-            w.writeheader()
-            w.writerows(att)
+        write_csv(os.path.join(args.out, "gpt_oss_eager_attention.csv"), list(att[0]), att)
 
 
 if __name__ == "__main__":
