@@ -260,3 +260,74 @@ def test_a_model_with_sinks_runs_eager_attention_where_the_stack_has_no_sink_ker
     assert run(oss)["prefill_attention_core_time_s"] > 0
     assert run(stack=hf)["prefill_attention_eager_time_s"] == 0  # no sinks: SDPA as before
     assert run(oss)["prefill_attention_eager_time_s"] == 0  # an engine's kernel takes the sinks
+
+
+def test_moe_bookkeeping_costs_its_time_per_routed_token_of_each_moe_layer():
+    hf = Stack(name="hf", moe_token_time=1e-7)
+    r, base = run(stack=hf), run()
+    assert r["prefill_experts_bookkeeping_time_s"] == pytest.approx(WORK.batch * 1024 * 1e-7)
+    assert r["decode_experts_bookkeeping_time_s"] == pytest.approx(WORK.batch * 1e-7)
+    assert r["prefill_moe_layer_time_s"] - base["prefill_moe_layer_time_s"] == pytest.approx(8192e-7)
+    assert base["prefill_experts_bookkeeping_time_s"] == 0
+    # an expert-parallel group's router sees the tokens of all its attention-DP ranks
+    dp2 = run(stack=hf, strategy=moekit.Strategy(dp=2, ep=2))
+    assert dp2["prefill_experts_bookkeeping_time_s"] == pytest.approx(WORK.batch * 1024 * 1e-7)
+    with pytest.raises(SpecError, match="moe_token_time=-1"):
+        Stack(name="bad", moe_token_time=-1)
+
+
+def test_the_hf_stacks_take_their_profiled_terms_from_the_kernel_profile():
+    from moekit.calibration.profile import kernel_profile, kernels_per_layer, moe_token_time, per_layer
+    profile = kernel_profile()
+    # masked_fill follows the tokens: 8 x 1024 prompts cost twice one 4096 prompt on every model
+    fill = per_layer(profile, "masked_fill").set_index(["model", "phase", "batch"]).gpu_s
+    assert (fill.xs(("prefill", 8), level=["phase", "batch"])
+            / fill.xs(("prefill", 1), level=["phase", "batch"])).between(1.9, 2.1).all()
+    for name in ("hf-transformers", "hf-transformers-graph"):
+        preset = load_stack_preset(name)
+        fit = preset.calibrate["fit_models"]
+        assert preset.spec.moe_token_time == pytest.approx(moe_token_time(profile, fit), rel=5e-3)
+        assert preset.spec.kernels_per_layer == round(kernels_per_layer(profile))
+
+
+def test_an_ep_rank_runs_its_fused_moe_kernels_at_the_stacks_ep_fraction():
+    # compute-bound prefill, EP2 over TP2 (32 x 1024 tokens): the expert GEMMs take 1/ratio as long
+    work = moekit.Workload(batch=32, prompt_len=1024)
+    ep2 = moekit.Strategy(tp=2, ep=2, etp=1)
+    fused = Stack(name="f", moe_kernel="fused-moe")
+    slow = dataclasses.replace(fused, efficiency={"ep_expert_mfu_ratio": 0.5})
+    a, b = run(stack=fused, strategy=ep2, work=work), run(stack=slow, strategy=ep2, work=work)
+    assert b["prefill_experts_compute_time_s"] == pytest.approx(2 * a["prefill_experts_compute_time_s"])
+    tp2 = moekit.Strategy(tp=2, etp=2)  # no expert parallelism: untouched
+    assert run(stack=slow, strategy=tp2, work=work)["prefill_experts_compute_time_s"] == pytest.approx(
+        run(stack=fused, strategy=tp2, work=work)["prefill_experts_compute_time_s"])
+    grouped = dataclasses.replace(slow, moe_kernel="grouped-gemm")  # DeepEP + grouped GEMMs: untouched
+    assert run(stack=grouped, strategy=ep2, work=work)["prefill_experts_compute_time_s"] == pytest.approx(
+        run(stack=dataclasses.replace(fused, moe_kernel="grouped-gemm"), strategy=ep2,
+            work=work)["prefill_experts_compute_time_s"])
+    mxfp4 = dataclasses.replace(work, expert_dtype="mxfp4")  # a weight-only kernel: untouched
+    assert run(stack=slow, strategy=ep2, work=mxfp4)["prefill_experts_compute_time_s"] == pytest.approx(
+        run(stack=fused, strategy=ep2, work=mxfp4)["prefill_experts_compute_time_s"])
+    with pytest.raises(SpecError, match="ep_expert_mfu_ratio"):
+        dataclasses.replace(H200, ep_expert_mfu_ratio=1.5)
+
+
+def test_sglang_fits_its_ep_fraction_on_the_fit_models_ep_rows_and_sets_aside_the_peers_artifact():
+    preset = load_stack_preset("sglang")
+    assert 0 < preset.spec.efficiency["ep_expert_mfu_ratio"] < 1
+    assert preset.calibration["then_fit_rows"] > 0
+    rows = validate.validation_rows(["sglang"])
+    ep_fit = rows[(rows.ep > 1) & rows.model.isin(preset.calibrate["fit_models"])]
+    assert set(ep_fit.split) == {"fit"}
+    assert not ((rows.ep > 1) & rows.model.str.startswith("mixtral")).any()
+    aside = validate.not_scored(["sglang"])
+    assert set(aside.model) == {"mixtral-8x7b", "mixtral-8x22b"} and (aside.n > 0).all()
+    assert "clamps expert id -1 to 0" in aside.why.iloc[0]
+    assert validate.to_dict(rows, aside)["not_scored"][0]["stack"] == "sglang"
+
+
+def test_a_bad_not_scored_entry_is_named():
+    from moekit.calibration.stacks import not_scored_why
+    rows = pd.DataFrame({"model": ["m"], "ep": [2]})
+    with pytest.raises(SpecError, match=r"not_scored\[0\]"):
+        not_scored_why(rows, "s", {"not_scored": [{"models": ["m"]}]})

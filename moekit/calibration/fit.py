@@ -63,7 +63,8 @@ STAGES = {
 }
 FRACTIONS = {"mfu", "hbm_utilization", "attention_mfu", "attention_hbm_utilization", "expert_mfu",
              "expert_hbm_utilization", "elementwise_hbm_utilization", "fp8_mfu",
-             "attention_one_wave_hbm_utilization", "fp8_expert_mfu", "weight_only_expert_mfu"}
+             "attention_one_wave_hbm_utilization", "fp8_expert_mfu", "weight_only_expert_mfu",
+             "ep_expert_mfu_ratio"}
 #: start of every fit (neutral values, the same for every GPU)
 START = {"mfu": 0.5, "gemm_half_rows": 64.0, "hbm_utilization": 0.8, "hbm_half_bytes": 1e6,
          "kernel_overhead": 5e-6,
@@ -72,7 +73,7 @@ START = {"mfu": 0.5, "gemm_half_rows": 64.0, "hbm_utilization": 0.8, "hbm_half_b
          "expert_mfu": 0.4, "expert_hbm_utilization": 0.7, "expert_dispatch_time": 20e-6,
          "expert_half_rows": 64.0, "elementwise_hbm_utilization": 0.8,
          "elementwise_kernel_time": 2e-6, "fp8_mfu": 0.5, "fp8_expert_mfu": 0.3,
-         "expert_half_width": 64.0, "weight_only_expert_mfu": 0.3,
+         "expert_half_width": 64.0, "weight_only_expert_mfu": 0.3, "ep_expert_mfu_ratio": 0.8,
          "attention_softmax_flops": 64.0,
          "attention_block_time": 1e-6, "intra_node_bandwidth": 300e9,
          "intra_node_latency": 5e-6, "alltoall_bandwidth": 300e9, "alltoall_latency": 5e-6,

@@ -215,13 +215,39 @@ def _with(stack: Stack, fields: dict) -> Stack:
 
 def stack_rows(stack_name: str, calibrate: dict) -> pd.DataFrame:
     """The rows of `stack_name` named by a calibrate block, with split 'fit' or 'held_out'."""
-    rows = all_rows()
-    rows = rows[rows["stack"] == calibrate.get("rows_stack", stack_name)].reset_index(drop=True)
-    fit_models = set(calibrate.get("fit_models") or [])
-    fit = rows["model"].isin(fit_models)
-    for column, value in (calibrate.get("fit_only") or {}).items():  # e.g. {ep: 1}, with its reason
-        fit &= rows[column] == value
+    rows = _own_rows(stack_name, calibrate)
+    rows = rows[not_scored_why(rows, stack_name, calibrate) == ""].reset_index(drop=True)
+    # a fit model's rows outside fit_only (e.g. {ep: 1}) are held out, unless then_fit fits them
+    fit = rows["model"].isin(set(calibrate.get("fit_models") or []))
+    if not calibrate.get("then_fit"):
+        fit &= _fit_only(rows, calibrate)
     return rows.assign(split=np.where(fit, "fit", "held_out"))
+
+
+def not_scored_why(rows: pd.DataFrame, stack_name: str, calibrate: dict) -> pd.Series:
+    """Why each row is set aside by the calibrate block's `not_scored` entries (neither fitted nor
+    scored; "" for the rows that count). An entry names `models`, optionally `ep_at_least`, and `why`."""
+    out = pd.Series("", index=rows.index, dtype=object)
+    for i, entry in enumerate(calibrate.get("not_scored") or []):
+        if not isinstance(entry, dict) or not entry.get("models") or not entry.get("why"):
+            raise SpecError(f"stack {stack_name!r}.calibrate.not_scored[{i}]",
+                            f"{entry!r}: expected a mapping with models (a list) and why (text), "
+                            "optionally ep_at_least (an integer)")
+        hit = rows["model"].isin(entry["models"]) & (rows["ep"] >= int(entry.get("ep_at_least", 0)))
+        out[hit & (out == "")] = entry["why"]
+    return out
+
+
+def not_scored_rows(stack_name: str, calibrate: dict) -> pd.DataFrame:
+    """The rows of `stack_name` its calibrate block sets aside, each with its entry's `why`."""
+    rows = _own_rows(stack_name, calibrate)
+    why = not_scored_why(rows, stack_name, calibrate)
+    return rows[why != ""].assign(why=why[why != ""]).reset_index(drop=True)
+
+
+def _own_rows(stack_name: str, calibrate: dict) -> pd.DataFrame:
+    rows = all_rows()
+    return rows[rows["stack"] == calibrate.get("rows_stack", stack_name)].reset_index(drop=True)
 
 
 def fit_rows_stack(stack: Stack, calibrate: dict) -> tuple[Stack, dict]:
@@ -237,15 +263,58 @@ def fit_rows_stack(stack: Stack, calibrate: dict) -> tuple[Stack, dict]:
     if calibrate.get("base_microbenchmarks"):  # start from the op micro-benchmarks' fit
         stack = gpu_calibration_stack(stack, calibrate["base_microbenchmarks"])[0]
     rows = stack_rows(stack.name, calibrate)
-    fit = rows[rows["split"] == "fit"].reset_index(drop=True)
+    fitted_rows = rows[rows["split"] == "fit"]
+    first = _fit_only(fitted_rows, calibrate)
+    fit = fitted_rows[first].reset_index(drop=True)
     if fit.empty:
         raise SpecError(f"stack {stack.name!r}.calibrate", "no measured rows of its fit_models "
                         f"{calibrate.get('fit_models')} (data/measurements/e2e.csv, data/peers/)")
-    log_measured = np.log(fit["measured_s"].to_numpy(dtype=float))
-    prepared = prepare(fit)
-    measured_ops = {g: fit[f"op:{g}"].to_numpy(dtype=float) if f"op:{g}" in fit else np.full(len(fit), np.nan)
-                    for g in OP_GROUPS}
     use_ops = bool(calibrate.get("op_groups", False))
+    residual = _residual(stack, fit, use_ops)
+    start = {**START_STACK, **(calibrate.get("start") or {})}
+    starts = [start]
+    if "host_kernel_time" in names:  # the host time enters through a max: from a start where it
+        # binds nowhere its gradient is 0 and it never moves, so start once where it binds everywhere
+        starts.append({**start, "host_kernel_time": HOST_BINDING_START})
+    iterations = int(calibrate.get("iterations", 40))
+    fits = [least_squares(residual, names, s, iterations) for s in starts]
+    fitted = min(fits, key=lambda f: float(np.sum(residual(f) ** 2)))
+    result = _with(stack, fitted)
+    err = list(np.abs(predict_rows(fit, result) / fit["measured_s"].to_numpy() - 1))
+    provenance = {"fitted": fitted, "fit_rows": int(len(fit)), "fit_models": sorted(set(fit["model"])),
+                  "sources": sorted(set(fit["source"]))}
+    then = calibrate.get("then_fit") or {}
+    if then:  # fields fitted afterwards to the fit models' rows fit_only left out, all else held
+        rest = fitted_rows[~first].reset_index(drop=True)
+        then_names = tuple(then.get("fields") or ())
+        if not then_names or any(n not in START_STACK for n in then_names):
+            raise SpecError(f"stack {stack.name!r}.calibrate.then_fit.fields",
+                            f"{list(then_names)!r}; fittable: {', '.join(sorted(START_STACK))}")
+        residual = _residual(result, rest, use_ops)
+        then_fitted = least_squares(residual, then_names, {**START_STACK, **fitted}, iterations)
+        result = _with(result, then_fitted)
+        err += list(np.abs(predict_rows(rest, result) / rest["measured_s"].to_numpy() - 1))
+        provenance["fitted"] = {**fitted, **then_fitted}
+        provenance["then_fit_rows"] = int(len(rest))
+        provenance["fit_rows"] += int(len(rest))
+    provenance["fit_median_abs_err"] = float(np.median(err))
+    return result, provenance
+
+
+def _fit_only(rows: pd.DataFrame, calibrate: dict) -> pd.Series:
+    """Whether each row meets the calibrate block's fit_only conditions (e.g. {ep: 1})."""
+    mask = pd.Series(True, index=rows.index)
+    for column, value in (calibrate.get("fit_only") or {}).items():
+        mask &= rows[column] == value
+    return mask
+
+
+def _residual(stack: Stack, rows: pd.DataFrame, use_ops: bool):
+    """Log errors of `rows` (and, with `use_ops`, of each peer op group) as a function of fields."""
+    log_measured = np.log(rows["measured_s"].to_numpy(dtype=float))
+    prepared = prepare(rows)
+    measured_ops = {g: rows[f"op:{g}"].to_numpy(dtype=float) if f"op:{g}" in rows
+                    else np.full(len(rows), np.nan) for g in OP_GROUPS}
 
     def residual(fields: dict) -> np.ndarray:
         if not use_ops:
@@ -258,18 +327,7 @@ def fit_rows_stack(stack: Stack, calibrate: dict) -> tuple[Stack, dict]:
                 parts.append(OP_GROUP_WEIGHT * np.log(np.maximum(groups[g][ok], 1e-12) / measured[ok]))
         return np.concatenate(parts)
 
-    start = {**START_STACK, **(calibrate.get("start") or {})}
-    starts = [start]
-    if "host_kernel_time" in names:  # the host time enters through a max: from a start where it
-        # binds nowhere its gradient is 0 and it never moves, so start once where it binds everywhere
-        starts.append({**start, "host_kernel_time": HOST_BINDING_START})
-    fits = [least_squares(residual, names, s, int(calibrate.get("iterations", 40))) for s in starts]
-    fitted = min(fits, key=lambda f: float(np.sum(residual(f) ** 2)))
-    result = _with(stack, fitted)
-    err = np.abs(predict_prepared(prepared, result) / fit["measured_s"].to_numpy() - 1)
-    provenance = {"fitted": fitted, "fit_rows": int(len(fit)), "fit_models": sorted(set(fit["model"])),
-                  "sources": sorted(set(fit["source"])), "fit_median_abs_err": float(np.median(err))}
-    return result, provenance
+    return residual
 
 
 def gpu_calibration_stack(stack: Stack, calibrate: dict) -> tuple[Stack, dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from moekit.calibration.stacks import predict_rows, stack_rows
+from moekit.calibration.stacks import not_scored_rows, predict_rows, stack_rows
 from moekit.spec.stack import available_stacks, load_stack_preset
 
 #: the stacks whose rows are scored, and the held-out median |error| each must reach
@@ -37,6 +37,18 @@ def validation_rows(stacks: list[str] | None = None) -> pd.DataFrame:
     return out
 
 
+def not_scored(stacks: list[str] | None = None) -> pd.DataFrame:
+    """Rows set aside by each stack's `calibrate.not_scored`, counted per stack, model and phase,
+    with why (a defect of the measurement, say, not of the model)."""
+    frames = [not_scored_rows(name, load_stack_preset(name).calibrate).assign(stack=name)
+              for name in stacks or [s for s in available_stacks() if s in TARGETS]]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if rows.empty:
+        return pd.DataFrame(columns=["stack", "model", "phase", "n", "why"])
+    return rows.groupby(["stack", "model", "phase", "why"], sort=True).size().reset_index(name="n")[
+        ["stack", "model", "phase", "n", "why"]]
+
+
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Median |error| per stack, phase and split, with the target and whether it is met (held-out
     rows only: the targets are not about the rows a stack was fitted to, whose `meets` is empty)."""
@@ -50,8 +62,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_dict(rows: pd.DataFrame) -> dict:
-    """The JSON of `moekit validate --format json`."""
+def to_dict(rows: pd.DataFrame, set_aside: pd.DataFrame | None = None) -> dict:
+    """The JSON of `moekit validate --format json` (`set_aside`: `not_scored`'s table)."""
     keep = ["source", "stack", "model", "phase", "batch", "prompt_len", "context", "gpus", "strategy",
             "measured_s", "predicted_s", "split"]
     records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
@@ -60,4 +72,7 @@ def to_dict(rows: pd.DataFrame) -> dict:
     return {"rows": records,
             "summary": [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                         for r in summ[["stack", "phase", "split", "n", "median_abs_err"]]
-                        .to_dict("records")]}
+                        .to_dict("records")],
+            "not_scored": [] if set_aside is None else
+            [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+             for r in set_aside.to_dict("records")]}

@@ -16,13 +16,16 @@ def _run(args) -> None:
     if args.refit:
         print("refitted and stored in data/stacks/fitted/: " + ", ".join(refit_stacks()))
     rows = validate.validation_rows(args.stack or None)
+    set_aside = validate.not_scored(args.stack or None)
     if args.format == "json":
-        print_json(validate.to_dict(rows))
+        print_json(validate.to_dict(rows, set_aside))
         return
     summary = validate.summary(rows)
     print("median |predicted / measured - 1| per stack and phase (held_out: rows the stack was never "
           "fitted to: other models, and a fit model's expert-parallel rows; targets apply to them)")
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    for r in set_aside.itertuples():
+        print(f"not scored: {r.stack} {r.model} {r.phase}, {r.n} rows: {r.why}")
     if args.rows and not rows.empty:
         cols = ["stack", "model", "phase", "strategy", "batch", "prompt_len", "context", "measured_s",
                 "predicted_s", "split"]

@@ -103,6 +103,10 @@ n_sm = symbol("sm_count", "N_{SM}", "streaming multiprocessors of one GPU (0: oc
               "modelled)", "1")
 exp_mfu = symbol("expert_mfu", r"\eta_{c,exp}",
                  "achieved fraction of peak FLOP/s in the routed-expert (grouped) GEMMs", "1")
+exp_ep_ratio = symbol("ep_expert_mfu_ratio", r"\rho_{ep,exp}",
+                      "fraction of expert_mfu an expert-parallel rank's routed-expert kernels reach "
+                      "(1: the same; kernels tuned per expert count meet another local expert count; "
+                      "weight-only kernels: 1)", "1")
 exp_util = symbol("expert_hbm_utilization", r"\eta_{m,exp}",
                   "achieved fraction of HBM bandwidth in the routed-expert GEMMs", "1")
 exp_fixed = symbol("expert_dispatch_time", r"t_{k,exp}",
@@ -164,6 +168,10 @@ sinks_eager = symbol("sinks_run_eager", r"\epsilon_{sink}", "1 when the stack ru
 kv_regrow = symbol("kv_cache_regrown", r"\gamma_{kv}", "1 when each decode step copies the whole KV "
                    "cache into a tensor one token longer (transformers' DynamicCache: torch.cat per "
                    "layer), 0 when the cache is preallocated", "1")
+moe_tok = symbol("moe_token_time", r"t_{moe,tok}", "GPU time per token routed on the GPU of one MoE "
+                 "layer's bookkeeping kernels that no other term counts (transformers: three masked_fill "
+                 "kernels a layer, grown with the tokens, not with the experts, the width or the mask); "
+                 "0 for the engines", "s")
 kv_rep = symbol("gqa_kv_repeated", r"\rho_{kv}", "1 when attention first copies each grouped K, V head "
                 "once per query head it serves (transformers' repeat_kv, whenever its SDPA gets a mask), "
                 "0 when the kernel reads the grouped heads as they are", "1")

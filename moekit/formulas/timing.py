@@ -60,6 +60,8 @@ Legend (code name, input symbol: meaning [unit]):
                         elementwise kernels (0: not modelled, assumed fused into the GEMMs) [1]
     exp_fixed          expert_dispatch_time: fixed time of one routed-expert op beyond its GEMM launch
                         (sort, gather, combine kernels) [s]
+    exp_ep_ratio       ep_expert_mfu_ratio: fraction of expert_mfu an expert-parallel rank's fused-MoE
+                        kernels reach (1: the same) [1]
     exp_mfu            expert_mfu: achieved fraction of peak FLOP/s in the routed-expert (grouped) GEMMs [1]
     exp_peak           expert_peak_flops: dense peak of one GPU in the routed-expert GEMMs' precision
                         (the activations' when the kernel dequantizes 4-bit weights) [FLOP/s]
@@ -93,6 +95,9 @@ Legend (code name, input symbol: meaning [unit]):
     moe_fused          moe_fused: 1 when the routed experts run as fused-MoE kernels (no permute copies; only
                         the activation and the top-k sum are separate kernels), 0 for grouped GEMMs with
                         separate permute and combine kernels [1]
+    moe_tok            moe_token_time: GPU time per token routed on the GPU of one MoE layer's bookkeeping
+                        kernels that no other term counts (transformers: three masked_fill kernels a layer)
+                        [s]
     n_k                kernels_per_layer: kernels one transformer layer launches [1]
     n_mat              ffn_matrices: weight matrices per FFN: 3 gated (SwiGLU), 2 plain [1]
     n_q                queries_per_seq: new tokens per sequence in this step (S prefill, 1 decode) [1]
@@ -179,6 +184,7 @@ from moekit.formulas.symbols import (
     ew_passes,
     ew_util,
     exp_fixed,
+    exp_ep_ratio,
     exp_mfu,
     exp_peak,
     exp_rows_half,
@@ -198,6 +204,7 @@ from moekit.formulas.symbols import (
     m,
     mask_mat,
     mfu,
+    moe_tok,
     mla_re,
     moe_fused,
     n_k,
@@ -360,7 +367,8 @@ t_experts = _op("experts", "routed experts of one MoE layer on the busiest exper
                 expected_experts_hit / ep * P_expert / etp * b_we
                 + expert_tokens * (2 * d + 2 * (n_mat - 1) * f_e / etp) * b_a,
                 expert_tokens / sp.Max(expected_experts_hit / ep, 1), "experts",
-                efficiency=(exp_mfu, exp_rows_half, exp_util, bytes_half),
+                efficiency=(exp_mfu * sp.Piecewise((exp_ep_ratio, sp.And(ep > 1, moe_fused > 0)), (1, True)),
+                            exp_rows_half, exp_util, bytes_half),
                 fixed=exp_fixed + t_ew_experts + t_masked, peak_=exp_peak,
                 kernel_flops=expert_tokens * F_experts / (sp.Max(k, 1) * etp) * expert_width_factor)
 t_shared = _op("shared_experts", "shared experts of one MoE layer",
@@ -457,6 +465,11 @@ kv_regrow_bytes = formula(
     latex=r"D^{GPU}_{kv,grow}")
 t_kv_regrow = formula("kv_cache_regrow_time_s", "s", "that copy at the HBM bandwidth",
                       _hbm_time(kv_regrow_bytes), latex=r"t_{kv,grow}")
+t_moe_tok = formula(
+    "experts_bookkeeping_time_s", "s",
+    "a stack's per-token MoE bookkeeping kernels of one layer: the tokens its router sees on the GPU "
+    "times their time per token (0 for the engines)",
+    expert_group_tokens * moe_tok, latex=r"t_{moe,book}")
 eager_scores = formula(
     "attention_eager_scores_per_gpu", "1",
     "scores an eager attention writes to HBM in one layer: every query against every key of the "
@@ -489,7 +502,7 @@ comm_share = 1 - overlap
 moe_kernels = formula(
     "moe_layer_kernel_time_s", "s", "kernels of one MoE layer on the busiest GPU",
     t_proj + t_core + t_router + t_experts + t_shared + t_ew_layer + t_mla_re + t_mask + t_kv_repeat
-    + t_eager + t_kv_regrow,
+    + t_eager + t_kv_regrow + t_moe_tok,
     latex=r"t_{L,moe}^{k}")
 moe_collectives = formula(
     "moe_layer_collective_time_s", "s", "collectives of one MoE layer: two all-reduces, two all-to-alls",

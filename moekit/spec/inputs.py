@@ -224,6 +224,10 @@ class Hardware:
     # achieved fraction of the activations' peak in expert GEMMs whose weights are dequantized in
     # the kernel (W4A16, WEIGHT_ONLY_DTYPES; None: expert_mfu)
     weight_only_expert_mfu: float | None = None
+    # an expert-parallel rank's routed-expert kernels run at this fraction of expert_mfu (None: 1):
+    # kernels tuned per expert count (the engines' fused-MoE configs, keyed by experts and width)
+    # meet another local expert count; not the weight-only (dequantizing) kernels
+    ep_expert_mfu_ratio: float | None = None
     # Separate memory-bound (elementwise) kernels: norms, residual adds, router softmax/top-k and
     # the token permute/activation/unpermute of the experts. 0 utilisation: not modelled (assumed
     # fused into the GEMMs), so every elementwise term below is 0.
@@ -240,7 +244,7 @@ class Hardware:
         where = f"hardware {self.name!r}"
         for name in ("attention_mfu", "attention_hbm_utilization", "expert_mfu",
                      "expert_hbm_utilization", "fp8_mfu", "attention_one_wave_hbm_utilization",
-                     "fp8_expert_mfu", "weight_only_expert_mfu"):
+                     "fp8_expert_mfu", "weight_only_expert_mfu", "ep_expert_mfu_ratio"):
             if getattr(self, name) is not None:
                 _check_positive(where, name, getattr(self, name), upper=1.0)
         for name in ("alltoall_bandwidth", "p2p_bandwidth"):
@@ -340,6 +344,7 @@ class Hardware:
             "attention_softmax_flops": self.attention_softmax_flops,
             "attention_block_time": self.attention_block_time,
             "expert_mfu": self.expert_mfu_for(expert_dtype or dtype, expert_weight_only),
+            "ep_expert_mfu_ratio": 1.0 if expert_weight_only else pick(self.ep_expert_mfu_ratio, 1.0),
             "expert_half_rows": pick(self.expert_half_rows, self.gemm_half_rows),
             "expert_hbm_utilization": pick(self.expert_hbm_utilization, self.hbm_utilization),
             "expert_dispatch_time": self.expert_dispatch_time,

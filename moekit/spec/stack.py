@@ -56,6 +56,7 @@ class Stack:
     step_overhead: float = 0.0  # host time per forward step: scheduler, sampling, output
     host_kernel_time: float = 0.0  # host time per eagerly launched kernel (Python + CUDA launch)
     kernels_per_layer: float = 0.0  # kernels one layer launches (matters only when eager)
+    moe_token_time: float = 0.0  # GPU time per routed token of an MoE layer's otherwise uncounted bookkeeping kernels
     cuda_graph_decode: bool = True  # decode replays a CUDA graph: no host launches
     mla_absorbed: bool = True  # MLA decode attends in the latent space (else re-expands K, V)
     causal_mask_materialized: bool = False  # attention reads a [B, S, S] mask from HBM
@@ -70,7 +71,7 @@ class Stack:
 
     def __post_init__(self):
         where = f"stack {self.name!r}"
-        for name in ("step_overhead", "host_kernel_time", "kernels_per_layer"):
+        for name in ("step_overhead", "host_kernel_time", "kernels_per_layer", "moe_token_time"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise SpecError(where, f"{name}={value!r} must be a number >= 0")
@@ -94,7 +95,7 @@ class Stack:
     def inputs(self) -> dict[str, float]:
         """Values of the stack symbols of the cost model."""
         return {"step_overhead": self.step_overhead, "host_kernel_time": self.host_kernel_time,
-                "kernels_per_layer": self.kernels_per_layer,
+                "kernels_per_layer": self.kernels_per_layer, "moe_token_time": self.moe_token_time,
                 "cuda_graph_decode": float(self.cuda_graph_decode),
                 "mla_reexpand": float(not self.mla_absorbed),
                 "causal_mask_materialized": float(self.causal_mask_materialized),
@@ -109,7 +110,8 @@ class Stack:
     @classmethod
     def from_dict(cls, data: dict, where: str = "stack") -> Stack:
         seconds = lambda v, w: parse_quantity(v, "seconds", w)  # noqa: E731
-        return _from_mapping(cls, data, where, {"step_overhead": seconds, "host_kernel_time": seconds})
+        return _from_mapping(cls, data, where, {"step_overhead": seconds, "host_kernel_time": seconds,
+                                               "moe_token_time": seconds})
 
 
 #: a NO_STACK evaluation uses the GPU preset's own efficiencies and no host terms
