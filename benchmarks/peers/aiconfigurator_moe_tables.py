@@ -15,9 +15,8 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-import pandas as pd
-
 import aiconfigurator_core
+import pandas as pd
 
 OUT = Path(__file__).resolve().parents[2] / "data" / "peers" / "aiconfigurator_moe_ep.csv"
 DATA = Path(aiconfigurator_core.__file__).parent / "systems" / "data" / "h200_sxm" / "moe"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import os
 import statistics
 import sys
@@ -87,7 +86,7 @@ def run_model(name, layers, args, out_rows, meta):
             if phase == "prefill":
                 ids = H.rand_ids(cfg.vocab_size, b, s, args.device)
 
-                def fn(ids=ids):
+                def fn(ids=ids, model=model):
                     model(input_ids=ids, use_cache=True, logits_to_keep=1).logits[:, -1].argmax(-1)
 
                 pre = C.sync
@@ -95,7 +94,7 @@ def run_model(name, layers, args, out_rows, meta):
                 cache, restore = H.dynamic_cache_with_context(model, cfg, b, ctx, args.device)
                 tok = H.rand_ids(cfg.vocab_size, b, 1, args.device)
 
-                def fn(tok=tok, cache=cache):
+                def fn(tok=tok, cache=cache, model=model):
                     model(input_ids=tok, past_key_values=cache, use_cache=True,
                           logits_to_keep=1).logits[:, -1].argmax(-1)
 
@@ -108,7 +107,8 @@ def run_model(name, layers, args, out_rows, meta):
             base = {"model": name, "phase": phase, "batch": b, "prompt_len": s, "context": ctx,
                     "layers": layers, **meta}
             for k, (calls, t) in sorted(kernels.items(), key=lambda kv: -kv[1][1]):
-                out_rows.append({**base, "kernel": k[:200], "calls": calls, "gpu_s": f"{t:.6e}", "wall_s": ""})
+                out_rows.append({**base, "kernel": k[:200], "calls": calls, "gpu_s": f"{t:.6e}",
+                                 "wall_s": ""})
             gpu = sum(t for _, t in kernels.values())
             ncalls = sum(c for c, _ in kernels.values())
             out_rows.append({**base, "kernel": "__step__", "calls": ncalls, "gpu_s": f"{gpu:.6e}",
@@ -132,8 +132,9 @@ def whole_model_decode(name, args, meta) -> list:
             cache, restore = H.dynamic_cache_with_context(model, cfg, 64, 4096, args.device)
             tok = H.rand_ids(cfg.vocab_size, 64, 1, args.device)
 
-            def fn(tok=tok, cache=cache):
-                model(input_ids=tok, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].argmax(-1)
+            def fn(tok=tok, cache=cache, model=model):
+                model(input_ids=tok, past_key_values=cache, use_cache=True,
+                      logits_to_keep=1).logits[:, -1].argmax(-1)
 
             t = C.time_calls(fn, pre=restore, warmup=3, min_iters=5, max_iters=20, target_s=0.6)["measured_s"]
             restore()
@@ -181,12 +182,15 @@ def gpt_oss_attention(args, meta, bw) -> list:
         v = torch.randn_like(k)
         mask = torch.full((s, s), float("-inf"), device=args.device).triu(1).to(torch.bfloat16)
         mask = mask[None, None].expand(b, 1, s, s).contiguous()
+
+        def call(q=q, k=k, v=v, mask=mask):
+            M.eager_attention_forward(mod, q, k, v, mask, scaling=dh**-0.5)
+
         with torch.no_grad():
-            t = C.time_calls(lambda: M.eager_attention_forward(mod, q, k, v, mask, scaling=dh**-0.5),
-                             warmup=2, min_iters=5, max_iters=30, target_s=0.5)["measured_s"]
+            t = C.time_calls(call, warmup=2, min_iters=5, max_iters=30, target_s=0.5)["measured_s"]
         scores = b * heads * s * s
-        rows.append({"batch": b, "seq": s, "heads": heads, "kv_heads": kvh, "head_dim": dh, "time_s": f"{t:.6e}",
-                     "scores": scores, "copy_bandwidth_Bps": f"{bw:.4e}",
+        rows.append({"batch": b, "seq": s, "heads": heads, "kv_heads": kvh, "head_dim": dh,
+                     "time_s": f"{t:.6e}", "scores": scores, "copy_bandwidth_Bps": f"{bw:.4e}",
                      "bytes_per_score_at_copy_bw": f"{t * bw / scores:.2f}", **meta})
         print(f"INFO gpt-oss eager attention b={b} s={s}: {t * 1e3:.2f} ms, "
               f"{t * bw / scores:.1f} B/score at {bw / 1e12:.2f} TB/s", flush=True)
@@ -202,25 +206,12 @@ def write_csv(path, fields, rows):
         w.writerows(rows)
 
 
-def sources(path):
-    """The transformers functions whose work the hf stacks count, as installed (for reading)."""
-    import importlib
-
-    with open(path, "w") as f:
-        for mod, attr in [("transformers.models.gpt_oss.modeling_gpt_oss", "eager_attention_forward"),
-                          ("transformers.models.deepseek_v2.modeling_deepseek_v2", "DeepseekV2Attention"),
-                          ("transformers.integrations.sdpa_attention", "sdpa_attention_forward")]:
-            try:
-                f.write(f"# ---- {mod}.{attr}\n{inspect.getsource(getattr(importlib.import_module(mod), attr))}\n")
-            except Exception as e:  # noqa: BLE001
-                f.write(f"# ---- {mod}.{attr}: {e!r}\n")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--models", nargs="*", default=MODELS)
-    ap.add_argument("--whole", nargs="*", default=[], help="models whose full-depth decode step is also timed")
+    ap.add_argument("--whole", nargs="*", default=[],
+                    help="models whose full-depth decode step is also timed")
     ap.add_argument("--quick", action="store_true", help="tiny configs (CPU dry run)")
     args = ap.parse_args()
     args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -228,7 +219,6 @@ def main():
     v = C.versions()
     meta = {"gpu": v["gpu"], "torch": v["torch"], "transformers": v["transformers"],
             "run_id": os.environ.get("MOEKIT_RUN_ID", C.now_utc())}
-    sources(os.path.join(args.out, "hf_sources.txt"))
     rows: list = []
     for name in args.models:
         for layers in (2, 4):
