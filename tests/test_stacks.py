@@ -213,8 +213,10 @@ def test_a_stored_fit_is_what_a_fresh_fit_gives():
     base = dataclasses.replace(preset.spec, efficiency={k: v for k, v in preset.spec.efficiency.items()
                                                         if k not in preset.calibration["fitted"]})
     fresh, provenance = fit_rows_stack(base, preset.calibrate)
-    assert fresh.efficiency == pytest.approx(preset.spec.efficiency, rel=1e-9)
-    assert fresh.step_overhead == pytest.approx(preset.spec.step_overhead, rel=1e-9)
+    # the optimiser's last digits differ between machines (2e-9 seen on a fresh CI machine); a stale
+    # fit is off by far more than 1e-6
+    assert fresh.efficiency == pytest.approx(preset.spec.efficiency, rel=1e-6)
+    assert fresh.step_overhead == pytest.approx(preset.spec.step_overhead, rel=1e-6)
     assert provenance["fit_rows"] == preset.calibration["fit_rows"]
 
 
