@@ -34,6 +34,7 @@ from moekit.spec.presets import (
     model_from_mapping,
     read_yaml,
 )
+from moekit.spec.stack import ENGINE_DEFAULT
 
 SCENARIO_DIR = DATA_DIR / "scenarios"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -115,7 +116,7 @@ class Scenario:
     notes: str = ""
     path: str = ""
     unresolved: tuple = ()  # what a drafted scenario could not map (moekit draft), kept for the reader
-    stack: str = "none"  # the serving stack its times are checked on (data/stacks/ or 'none')
+    stack: str = ENGINE_DEFAULT  # the serving stack its times are checked on (data/stacks/ or 'none')
 
     def claim(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -341,7 +342,7 @@ def scenario_from_mapping(data: object, where: str) -> Scenario:
                         "document by file name (e.g. 'seed document 002_14546a35c26e775b.txt')")
     scenario = Scenario(
         name=_string(data["name"], f"{where}.name"), source=source,
-        stack=_string(data.get("stack", "none"), f"{where}.stack"),
+        stack=_string(data.get("stack", ENGINE_DEFAULT), f"{where}.stack"),
         model=_spec("model", data, where), hardware=_spec("hardware", data, where),
         workload=Workload.from_dict(data["workload"], f"{where}.workload"),
         targets=Targets.from_dict(data.get("targets") or {}, f"{where}.targets"),

@@ -48,6 +48,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                    help="scenario YAML file or bundled scenario name (default: all bundled)")
     p.add_argument("--stack", help="check every time on this serving stack (default: each scenario's "
-                                   "own `stack:`, else none)")
+                                   "own `stack:`, else sglang)")
     p.add_argument("--format", default="table", choices=["table", "json", "markdown"])
     p.set_defaults(func=_run)

@@ -41,10 +41,11 @@ def add_deployment_arguments(parser: argparse.ArgumentParser, strategy: bool = T
     parser.add_argument("--mfu", type=float, help="override the GPU preset's MFU")
     parser.add_argument("--expert-imbalance", type=float, default=0.0,
                         help="busiest/mean expert load (default: expected for random routing)")
-    parser.add_argument("--stack", default="none",
+    parser.add_argument("--stack",
                         help="serving stack the times assume: sglang, vllm, trtllm, hf-transformers, "
                              "pytorch-graph, pytorch-eager (data/stacks/) or a YAML file; 'none': "
-                             "the GPU preset's efficiency inputs alone")
+                             "the GPU preset's efficiency inputs alone (the default, except for a "
+                             "scenario: its own `stack:`, else sglang)")
     parser.add_argument("--format", default="table", choices=["table", "json"])
 
 
@@ -58,7 +59,7 @@ def deployment_from_args(args) -> tuple:
                         decode_context=args.decode_context, weight_dtype=args.dtype,
                         kv_dtype=args.kv_dtype, expert_dtype=args.expert_dtype,
                         expert_imbalance=args.expert_imbalance)
-    return model, hardware, workload, load_stack(args.stack)
+    return model, hardware, workload, load_stack(args.stack or "none")
 
 
 def _json_default(value):

@@ -71,7 +71,7 @@ def _inputs(args):
             workload = dataclasses.replace(workload, **overrides)
         if args.mfu is not None:
             hardware = dataclasses.replace(hardware, mfu=args.mfu)
-        name, stack = sc.name, load_stack(args.stack if args.stack != "none" else sc.stack)
+        name, stack = sc.name, load_stack(args.stack or sc.stack)
     else:
         missing = [f"--{n}" for n in ("model", "hardware", "batch", "prompt")
                    if getattr(args, n) is None]

@@ -19,7 +19,7 @@ from moekit.plan.launch import ServingOptions, checked_against, sglang_commands,
 from moekit.plan.serve import ServeQuery, binding, pools, row_dict, serve
 from moekit.resources import DATA_DIR
 from moekit.spec.presets import load_hardware, load_model
-from moekit.spec.stack import load_stack
+from moekit.spec.stack import ENGINE_DEFAULT, load_stack
 from moekit.spec.units import parse_quantity
 
 
@@ -115,7 +115,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("serve", help="SLA-driven serving plan: agg vs disagg frontier, launch")
     p.add_argument("--model", required=True, help="preset name, YAML preset or config.json")
     p.add_argument("--hardware", required=True, help="GPU preset or YAML file")
-    p.add_argument("--stack", default="sglang", help="serving stack the times assume (default sglang)")
+    p.add_argument("--stack", default=ENGINE_DEFAULT,
+                   help=f"serving stack the times assume (default {ENGINE_DEFAULT})")
     p.add_argument("--max-gpus", type=int, required=True, help="GPUs the deployment may use")
     p.add_argument("--isl", type=int, required=True, help="input tokens per request")
     p.add_argument("--osl", type=int, required=True, help="output tokens per request")

@@ -528,12 +528,12 @@ def comparison(plan: Plan) -> pd.DataFrame:
 
 def plan_scenario(scenario, objective: str = DEFAULT_OBJECTIVE, limits: SpaceLimits | None = None,
                   **target_changes) -> Plan:
-    """Search for a loaded scenario (moekit.audit.scenario.Scenario) under its own targets, with the
-    document's strategy evaluated beside; `target_changes` override Targets fields."""
+    """Search for a loaded scenario (moekit.audit.scenario.Scenario) under its own targets and on its
+    own stack, with the document's strategy evaluated beside; `target_changes` override Targets fields."""
     targets = scenario.targets
     if target_changes:
         import dataclasses
 
         targets = dataclasses.replace(targets, **target_changes)
     return search(scenario.model, scenario.hardware, scenario.workload, targets, objective, limits,
-                  scenario.strategy)
+                  scenario.strategy, stack=scenario.stack)

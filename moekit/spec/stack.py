@@ -56,7 +56,7 @@ class Stack:
     step_overhead: float = 0.0  # host time per forward step: scheduler, sampling, output
     host_kernel_time: float = 0.0  # host time per eagerly launched kernel (Python + CUDA launch)
     kernels_per_layer: float = 0.0  # kernels one layer launches (matters only when eager)
-    moe_token_time: float = 0.0  # GPU time per routed token of an MoE layer's otherwise uncounted bookkeeping kernels
+    moe_token_time: float = 0.0  # GPU time per token of an MoE layer's uncounted bookkeeping kernels
     cuda_graph_decode: bool = True  # decode replays a CUDA graph: no host launches
     mla_absorbed: bool = True  # MLA decode attends in the latent space (else re-expands K, V)
     causal_mask_materialized: bool = False  # attention reads a [B, S, S] mask from HBM
@@ -113,6 +113,9 @@ class Stack:
         return _from_mapping(cls, data, where, {"step_overhead": seconds, "host_kernel_time": seconds,
                                                "moe_token_time": seconds})
 
+
+#: the stack a scenario's times and the serving planner assume unless told otherwise: an engine
+ENGINE_DEFAULT = "sglang"
 
 #: a NO_STACK evaluation uses the GPU preset's own efficiencies and no host terms
 NO_STACK = Stack(name="none", engine="no named software: the GPU preset's efficiency inputs alone",
