@@ -193,3 +193,8 @@ def test_seed_verdicts_are_checked_on_an_engine_stack_and_hold_without_one():
         plain = {v.claim.id: v.verdict for v in audit(dataclasses.replace(s, stack="none")).verdicts}
         changed.update({(s.name, k): (engine[k], plain[k]) for k in plain if plain[k] != engine[k]})
     assert changed == {("seed003_10b_tp4_ep8_pp2", "effective_bandwidth"): ("model_error", "ok")}
+
+
+def test_a_verdict_resting_on_a_stack_efficiency_names_it(audits):
+    v = audits["seed003"].verdict("effective_bandwidth")
+    assert "hbm_utilization 1 is the sglang stack's (SGLang" in v.explanation

@@ -11,6 +11,7 @@ is missing). A verdict is never softened: a claim that fails any check is not `o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -254,9 +255,13 @@ class _Auditor:
             other = "folded" if self.s.strategy.convention == "product" else "product"
             text += (f"; read in the {other} convention it would be "
                      f"{fmt(from_si(f.other_convention_si, unit, claim.id))} {unit}".rstrip())
-        if f.kind == "model" and unit_factor(unit, claim.id)[0] in ("seconds", "rate"):
+        if f.kind == "model":
             stack = load_stack(self.s.stack)
-            text += f"; times assume the {stack.name} stack ({stack.engine})"
+            if unit_factor(unit, claim.id)[0] in ("seconds", "rate"):
+                text += f"; times assume the {stack.name} stack ({stack.engine})"
+            elif used := [n for n in sorted(stack.efficiency) if re.search(rf"\b{n}\b", f.text)]:
+                text += ("; " + ", ".join(f"{n} {stack.efficiency[n]:.3g}" for n in used)
+                         + f" is the {stack.name} stack's ({stack.engine})")
         return text + "."
 
 
