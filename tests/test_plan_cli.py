@@ -79,3 +79,10 @@ def test_plan_without_scenario_or_flags_names_what_is_missing(capsys):
 def test_plan_objective_flag(capsys, objective):
     out = run_json(capsys, [*FLAGS[:-2], "--max-gpus", "16", "--objective", objective])
     assert out["objective"]["name"] == objective and out["best"]["gpus"] <= 16
+
+
+def test_a_scenario_is_planned_on_its_own_stack_unless_told_otherwise(capsys):
+    assert run_json(capsys, ["seed003_10b_tp4_ep8_pp2"])["stack"] == "sglang"  # no `stack:`: the engine
+    assert run_json(capsys, ["seed003_10b_tp4_ep8_pp2", "--stack", "none"])["stack"] == "none"
+    assert run_json(capsys, ["mixtral_8x7b_h100_dp2_tp4_etp4"])["stack"] == "none"  # it states its own
+    assert run_json(capsys, FLAGS)["stack"] == "none"  # from flags: the presets' efficiencies
