@@ -46,3 +46,15 @@ def test_each_presets_ep_link_is_the_fit_to_its_gpus_measured_nccl(preset, syste
 def test_an_unknown_system_is_named_with_the_ones_there_are():
     with pytest.raises(ValueError, match="h200_sxm"):
         ep_link_fit(nccl_table(), "gb300")
+
+
+def test_the_fitted_law_is_the_cost_models_all_to_all():
+    # ep_alltoall_only_time_s with one latency per peer (no DeepEP): (n-1)/n of the message over beta
+    from moekit.evaluate import evaluate
+    from moekit.spec.inputs import Strategy, Workload
+
+    hw = moekit.load_hardware("h200")
+    v = evaluate(moekit.load_model("qwen3-30b-a3b"), hw, Workload(batch=64, prompt_len=1024, output_len=8),
+                 Strategy(dp=8, ep=8)).values
+    law = v["decode_ep_alltoall_message_bytes"] * 7 / 8 / hw.alltoall_bandwidth + 7 * hw.alltoall_latency
+    assert v["decode_ep_alltoall_only_time_s"] == pytest.approx(law, rel=1e-12)
